@@ -1,0 +1,104 @@
+"""Device mesh and the sharding rules table (axes "data", "fsdp", "tensor").
+
+Parameters are placed by a small rules table keyed on their path and shape:
+
+* tensor parallelism: a regex on the parameter path names the dimension split over
+  "tensor" (the output dim of q/k/v/gate/up projections, the input dim of output/down
+  projections, the vocabulary dim of the embedding);
+* FSDP: the largest remaining dimension divisible by the "fsdp" axis size is split over
+  "fsdp" (so each device holds about 1/fsdp of the parameter and optimizer-state bytes);
+* anything that does not divide evenly stays replicated on that axis.
+
+Batches are split on their leading (row) dimension over ("data", "fsdp").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from rljax.train._config import MeshConfig
+from rljax.train._optim import _path_str
+
+AXES = ("data", "fsdp", "tensor")
+BATCH_AXES = ("data", "fsdp")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ShardingRules:
+  """(path regex, dimension) pairs: the first match puts that dimension on "tensor"."""
+
+  tensor: tuple[tuple[str, int], ...] = (
+      (r"(q_proj|k_proj|v_proj|query|key|value|wq|wk|wv|qkv|gate|up|w1|w3|in_proj)", -1),
+      (r"(o_proj|out_proj|down|wo|w2|out)", 0),
+      (r"(embed|wte|tok)", 0),
+      (r"(lm_head|head)", -1),
+  )
+  fsdp_min_size: int = 2  # leaves with fewer elements stay replicated
+
+
+def make_mesh(cfg: MeshConfig, devices=None) -> Mesh:
+  """A ``Mesh`` with axes ("data", "fsdp", "tensor") over ``devices`` (default: all)."""
+  devices = list(jax.devices() if devices is None else devices)
+  s = cfg.shape(len(devices))
+  arr = np.asarray(devices, dtype=object).reshape(s["data"], s["fsdp"], s["tensor"])
+  return Mesh(arr, AXES)
+
+
+def partition_spec(path: str, shape: tuple[int, ...], mesh: Mesh,
+                   rules: ShardingRules | None = None) -> PartitionSpec:
+  """The ``PartitionSpec`` of one leaf given its path string and shape."""
+  rules = rules or ShardingRules()
+  ndim = len(shape)
+  axes: list[str | None] = [None] * ndim
+  if ndim == 0 or int(np.prod(shape)) < rules.fsdp_min_size:
+    return PartitionSpec()
+  tsize, fsize = mesh.shape["tensor"], mesh.shape["fsdp"]
+  if tsize > 1 and ndim >= 2:
+    for pattern, dim in rules.tensor:
+      if re.search(pattern, path, re.IGNORECASE):
+        d = dim % ndim
+        if shape[d] % tsize == 0:
+          axes[d] = "tensor"
+        break
+  if fsize > 1:
+    order = sorted(range(ndim), key=lambda d: -shape[d])
+    for d in order:
+      if axes[d] is None and shape[d] % fsize == 0:
+        axes[d] = "fsdp"
+        break
+  return PartitionSpec(*axes)
+
+
+def tree_shardings(tree, mesh: Mesh, rules: ShardingRules | None = None):
+  """``NamedSharding`` for every array leaf of ``tree`` (params, optimizer state, ...)."""
+  def leaf(path, x):
+    shape = tuple(getattr(x, "shape", ()))
+    return NamedSharding(mesh, partition_spec(_path_str(path), shape, mesh, rules))
+  return jax.tree_util.tree_map_with_path(leaf, tree)
+
+
+def batch_sharding(mesh: Mesh, ndim: int) -> NamedSharding:
+  """Rows over ("data", "fsdp"), the other ``ndim - 1`` dims replicated."""
+  return NamedSharding(mesh, PartitionSpec(BATCH_AXES, *([None] * (ndim - 1))))
+
+
+def batch_shardings(batch, mesh: Mesh):
+  """``batch_sharding`` for every leaf of a batch pytree (scalars replicated)."""
+  def leaf(x):
+    nd = np.ndim(x)
+    return batch_sharding(mesh, nd) if nd else NamedSharding(mesh, PartitionSpec())
+  return jax.tree.map(leaf, batch)
+
+
+def data_parallel_size(mesh: Mesh) -> int:
+  """Number of batch shards (data * fsdp)."""
+  return mesh.shape["data"] * mesh.shape["fsdp"]
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
