@@ -1,0 +1,381 @@
+"""Pallas kernels for fused log-prob + entropy: GPU (Triton), TPU (Mosaic), CPU (interpret).
+
+Four kernels, all over ``[tokens x vocab]`` logit tiles ``l = h W / T`` (the hidden axis is
+chunked by ``BlockSizes.hidden`` inside the kernel, with static unrolled loops):
+
+* ``_stats_kernel`` (forward, grid ``(N/tn, V/tv)``, fully parallel): per tile the partial
+  row max ``m``, ``s = sum exp(l - m)``, ``t = sum exp(l - m)(l - m)`` and the target logit if
+  the target falls in the tile. The ``V/tv`` partials are merged associatively in jnp
+  (``O(N V / tv)`` floats), so no grid axis accumulates and the kernel is race-free on GPU.
+* ``_dh_kernel`` (``dh = dz W^T``, reduction over vocabulary tiles) and ``_dw_kernel``
+  (``dW = h^T dz``, reduction over token tiles) recompute the logit tile and ``dz``. The
+  reduction runs either over the last grid axis into a resident output block (``style="grid"``:
+  TPU, whose grid runs sequentially, and interpret mode) or as an in-kernel loop
+  (``style="loop"``: GPU/Triton, whose grid programs run concurrently).
+* ``_dlogits_kernel``: ``d logits`` tile by tile for :func:`token_logprobs_and_entropy`.
+
+Inputs are zero-padded to whole tiles in the wrapper (Triton loads must be in bounds and of
+power-of-two size); padded vocabulary columns are masked to ``-inf`` before any reduction, so
+they add nothing to ``s`` (no zero logits leak into the lse) and ``0 * -inf`` never happens
+(``where`` before the product). Padded rows carry zero cotangents.
+
+The GPU path passes ``triton.CompilerParams`` explicitly: jax 0.10 lowers a plain
+``pl.pallas_call`` on GPU to Mosaic GPU by default (``jax_pallas_use_mosaic_gpu``), which is
+deprecated for ``pallas_call`` and needs a different kernel style.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import pallas as pl
+
+_NEG_BIG = float(jnp.finfo(jnp.float32).min)
+
+
+def _compiler_params(platform: str, semantics: tuple[str, ...]):
+  if platform == "gpu":
+    from jax.experimental.pallas import triton as pltriton
+
+    return pltriton.CompilerParams(num_warps=4, num_stages=2)
+  if platform == "tpu":
+    from jax.experimental.pallas import tpu as pltpu
+
+    return pltpu.CompilerParams(dimension_semantics=semantics)
+  return None
+
+
+def _round_up(x: int, m: int) -> int:
+  return -(-x // m) * m
+
+
+def _pad2(x, rows, cols):
+  pr, pc = rows - x.shape[0], cols - x.shape[1]
+  if pr == 0 and pc == 0:
+    return x
+  return jnp.pad(x, [(0, pr), (0, pc)])
+
+
+def _check_blocks(blocks, platform):
+  if platform == "gpu":
+    for name in ("tokens", "vocab", "hidden"):
+      v = getattr(blocks, name)
+      if v < 16 or v & (v - 1):
+        raise ValueError(
+            f"BlockSizes.{name} must be a power of two >= 16 for the Triton GPU kernel, got {v}"
+        )
+  if platform == "tpu":
+    if blocks.tokens % 8:
+      raise ValueError(f"BlockSizes.tokens must be a multiple of 8 on TPU, got {blocks.tokens}")
+    for name in ("vocab", "hidden"):
+      if getattr(blocks, name) % 128:
+        raise ValueError(
+            f"BlockSizes.{name} must be a multiple of 128 on TPU, got {getattr(blocks, name)}"
+        )
+
+
+# ----------------------------------------------------------------------------- tile math
+
+
+def _logits_tile(h_ref, w_ref, rows, cols, *, nd, bd, inv_temp):
+  """``[tn, tv]`` fp32 logits ``h[rows] @ w[:, cols] / T``, hidden axis in ``nd`` chunks."""
+  acc = None
+  for k in range(nd):  # static unroll: no dynamic lane offsets (Mosaic), pow2 loads (Triton)
+    h = h_ref[rows, pl.ds(k * bd, bd)]
+    w = w_ref[pl.ds(k * bd, bd), cols]
+    part = jnp.dot(h, w, preferred_element_type=jnp.float32)
+    acc = part if acc is None else acc + part
+  return acc * inv_temp
+
+
+def _mask_cols(l, col0, vocab):
+  cols = col0 + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+  return jnp.where(cols < vocab, l, -jnp.inf), cols
+
+
+def _tile_stats(l, cols, y):
+  """Partial ``(m, s, t, l_y)`` of a masked ``[tn, tv]`` tile, each ``[tn, 1]``."""
+  m = jnp.maximum(jnp.max(l, axis=1, keepdims=True), _NEG_BIG)
+  d = l - m
+  e = jnp.exp(d)
+  s = jnp.sum(e, axis=1, keepdims=True)
+  t = jnp.sum(jnp.where(e > 0, e * d, 0.0), axis=1, keepdims=True)
+  l_y = jnp.sum(jnp.where(cols == y, l, 0.0), axis=1, keepdims=True)
+  return m, s, t, l_y
+
+
+def _tile_dz(l, cols, y, lse, mean_l, g_logp, g_ent, inv_temp):
+  """``dz = (g_logp (onehot_y - p) - g_H p (l - E_p[l])) / T`` of a masked tile."""
+  p = jnp.exp(l - lse)
+  centered = jnp.where(p > 0, l - mean_l, 0.0)
+  onehot = jnp.where(cols == y, 1.0, 0.0)
+  return (g_logp * (onehot - p) - g_ent * p * centered) * inv_temp
+
+
+def _merge(m_J, s_J, t_J, ly_J):
+  """Merge ``[J, N]`` partial statistics into ``(logp, H, lse, E_p[l])`` of shape ``[N]``."""
+  m = jnp.max(m_J, axis=0)
+  scale = jnp.exp(m_J - m[None])
+  s = jnp.sum(s_J * scale, axis=0)
+  t = jnp.sum(scale * (t_J + s_J * (m_J - m[None])), axis=0)
+  l_y = jnp.sum(ly_J, axis=0)
+  log_s = jnp.log(s)
+  lse = m + log_s
+  entropy = jnp.maximum(log_s - t / s, 0.0)
+  return l_y - lse, entropy, lse, lse - entropy
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _stats_kernel(*refs, vocab, tv, nd, bd, inv_temp, from_logits):
+  if from_logits:
+    x_ref, y_ref, m_ref, s_ref, t_ref, ly_ref = refs
+    l = x_ref[...].astype(jnp.float32) * inv_temp
+  else:
+    h_ref, w_ref, y_ref, m_ref, s_ref, t_ref, ly_ref = refs
+    l = _logits_tile(h_ref, w_ref, slice(None), slice(None), nd=nd, bd=bd, inv_temp=inv_temp)
+  l, cols = _mask_cols(l, pl.program_id(1) * tv, vocab)
+  m, s, t, l_y = _tile_stats(l, cols, y_ref[...])
+  m_ref[...] = m
+  s_ref[...] = s
+  t_ref[...] = t
+  ly_ref[...] = l_y
+
+
+def _dlogits_kernel(x_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dx_ref, *, vocab, tv,
+                    inv_temp):
+  l = x_ref[...].astype(jnp.float32) * inv_temp
+  l, cols = _mask_cols(l, pl.program_id(1) * tv, vocab)
+  dz = _tile_dz(l, cols, y_ref[...], lse_ref[...], mean_ref[...], gl_ref[...], ge_ref[...],
+                inv_temp)
+  dx_ref[...] = dz.astype(dx_ref.dtype)
+
+
+def _dh_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dh_ref, *, vocab, tv, nd,
+               bd, num_tiles, inv_temp, style):
+  """``dh[i] = sum_j dz[i, j] W[:, j]^T``: reduce over vocabulary tiles ``j``."""
+  rows = slice(None)
+  row_stats = [r[...] for r in (y_ref, lse_ref, mean_ref, gl_ref, ge_ref)]
+
+  def step(j, col0_local):
+    cols_sl = pl.ds(col0_local, tv)
+    l = _logits_tile(h_ref, w_ref, rows, cols_sl, nd=nd, bd=bd, inv_temp=inv_temp)
+    l, cols = _mask_cols(l, j * tv, vocab)
+    dz = _tile_dz(l, cols, *row_stats, inv_temp).astype(w_ref.dtype)
+    for k in range(nd):
+      w = w_ref[pl.ds(k * bd, bd), cols_sl]  # [bd, tv]
+      upd = lax.dot_general(dz, w, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+      dh_ref[:, pl.ds(k * bd, bd)] += upd
+
+  if style == "grid":
+    j = pl.program_id(1)
+
+    @pl.when(j == 0)
+    def _():
+      dh_ref[...] = jnp.zeros(dh_ref.shape, dh_ref.dtype)
+
+    step(j, 0)
+  else:
+    for k in range(nd):
+      dh_ref[:, pl.ds(k * bd, bd)] = jnp.zeros((dh_ref.shape[0], bd), dh_ref.dtype)
+
+    @pl.loop(0, num_tiles)
+    def _(j):
+      step(j, pl.multiple_of(j * tv, tv))
+
+
+def _dw_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dw_ref, *, vocab, tv, tn,
+               nd, bd, num_tiles, inv_temp, style):
+  """``dW[:, j] = sum_i h[i]^T dz[i, j]``: reduce over token tiles ``i``."""
+  j = pl.program_id(0)
+  cols_sl = slice(None)
+
+  def step(rows):
+    l = _logits_tile(h_ref, w_ref, rows, cols_sl, nd=nd, bd=bd, inv_temp=inv_temp)
+    l, cols = _mask_cols(l, j * tv, vocab)
+    row_stats = [r[rows, :] for r in (y_ref, lse_ref, mean_ref, gl_ref, ge_ref)]
+    dz = _tile_dz(l, cols, *row_stats, inv_temp).astype(h_ref.dtype)
+    for k in range(nd):
+      h = h_ref[rows, pl.ds(k * bd, bd)]  # [tn, bd]
+      upd = lax.dot_general(h, dz, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+      dw_ref[pl.ds(k * bd, bd), :] += upd
+
+  if style == "grid":
+    i = pl.program_id(1)
+
+    @pl.when(i == 0)
+    def _():
+      dw_ref[...] = jnp.zeros(dw_ref.shape, dw_ref.dtype)
+
+    step(slice(None))
+  else:
+    for k in range(nd):
+      dw_ref[pl.ds(k * bd, bd), :] = jnp.zeros((bd, dw_ref.shape[1]), dw_ref.dtype)
+
+    @pl.loop(0, num_tiles)
+    def _(i):
+      step(pl.ds(pl.multiple_of(i * tn, tn), tn))
+
+
+# ----------------------------------------------------------------------------- wrappers
+
+
+def _layout(n, d, vocab, blocks):
+  tn, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  return tn, tv, bd, _round_up(n, tn), _round_up(d, bd), _round_up(vocab, tv)
+
+
+def _col(x, rows):
+  """``[N]`` -> zero-padded ``[rows, 1]`` (per-row operands are 2-D for Mosaic layouts)."""
+  return jnp.pad(x, (0, rows - x.shape[0]))[:, None]
+
+
+def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platform):
+  """``(logp, H, lse, E_p[l])``, each ``[N]`` fp32, of ``hidden [N, D] @ weight [D, V]``."""
+  _check_blocks(blocks, platform)
+  n, d = hidden.shape
+  vocab = weight.shape[1]
+  tn, tv, bd, n_p, d_p, v_p = _layout(n, d, vocab, blocks)
+  h = _pad2(hidden, n_p, d_p)
+  w = _pad2(weight, d_p, v_p)
+  y = _col(targets.astype(jnp.int32), n_p)
+  ni, nj = n_p // tn, v_p // tv
+  kernel = functools.partial(_stats_kernel, vocab=vocab, tv=tv, nd=d_p // bd, bd=bd,
+                             inv_temp=1.0 / temperature, from_logits=False)
+  part = jax.ShapeDtypeStruct((nj, n_p, 1), jnp.float32)
+  part_spec = pl.BlockSpec((None, tn, 1), lambda i, j: (j, i, 0))
+  m, s, t, ly = pl.pallas_call(
+      kernel,
+      grid=(ni, nj),
+      in_specs=[
+          pl.BlockSpec((tn, d_p), lambda i, j: (i, 0)),
+          pl.BlockSpec((d_p, tv), lambda i, j: (0, j)),
+          pl.BlockSpec((tn, 1), lambda i, j: (i, 0)),
+      ],
+      out_specs=[part_spec] * 4,
+      out_shape=[part] * 4,
+      compiler_params=_compiler_params(platform, ("parallel", "parallel")),
+      interpret=interpret,
+      name="logprob_entropy_fwd",
+  )(h, w, y)
+  return _merge(*(x[:, :n, 0] for x in (m, s, t, ly)))
+
+
+def linear_bwd(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temperature, blocks,
+               interpret, style, platform):
+  """``(d hidden [N, D], d weight [D, V])`` recomputing the logit tiles."""
+  _check_blocks(blocks, platform)
+  n, d = hidden.shape
+  vocab = weight.shape[1]
+  tn, tv, bd, n_p, d_p, v_p = _layout(n, d, vocab, blocks)
+  h = _pad2(hidden, n_p, d_p)
+  w = _pad2(weight, d_p, v_p)
+  row_ops = [_col(targets.astype(jnp.int32), n_p)] + [_col(x, n_p) for x in
+                                                      (lse, mean_l, g_logp, g_ent)]
+  ni, nj = n_p // tn, v_p // tv
+  common = dict(vocab=vocab, tv=tv, nd=d_p // bd, bd=bd, inv_temp=1.0 / temperature, style=style)
+
+  if style == "grid":
+    dh_grid, dh_specs = (ni, nj), [
+        pl.BlockSpec((tn, d_p), lambda i, j: (i, 0)),
+        pl.BlockSpec((d_p, tv), lambda i, j: (0, j)),
+    ] + [pl.BlockSpec((tn, 1), lambda i, j: (i, 0))] * 5
+    dh_out = pl.BlockSpec((tn, d_p), lambda i, j: (i, 0))
+    dw_grid, dw_specs = (nj, ni), [
+        pl.BlockSpec((tn, d_p), lambda j, i: (i, 0)),
+        pl.BlockSpec((d_p, tv), lambda j, i: (0, j)),
+    ] + [pl.BlockSpec((tn, 1), lambda j, i: (i, 0))] * 5
+    dw_out = pl.BlockSpec((d_p, tv), lambda j, i: (0, j))
+    semantics = ("parallel", "arbitrary")
+  else:  # "loop": the reduced axis is a loop inside the kernel, over a whole-array block
+    dh_grid, dh_specs = (ni,), [
+        pl.BlockSpec((tn, d_p), lambda i: (i, 0)),
+        pl.BlockSpec((d_p, v_p), lambda i: (0, 0)),
+    ] + [pl.BlockSpec((tn, 1), lambda i: (i, 0))] * 5
+    dh_out = pl.BlockSpec((tn, d_p), lambda i: (i, 0))
+    dw_grid, dw_specs = (nj,), [
+        pl.BlockSpec((n_p, d_p), lambda j: (0, 0)),
+        pl.BlockSpec((d_p, tv), lambda j: (0, j)),
+    ] + [pl.BlockSpec((n_p, 1), lambda j: (0, 0))] * 5
+    dw_out = pl.BlockSpec((d_p, tv), lambda j: (0, j))
+    semantics = ("parallel",)
+
+  dh = pl.pallas_call(
+      functools.partial(_dh_kernel, num_tiles=nj, **common),
+      grid=dh_grid,
+      in_specs=dh_specs,
+      out_specs=dh_out,
+      out_shape=jax.ShapeDtypeStruct((n_p, d_p), jnp.float32),
+      compiler_params=_compiler_params(platform, semantics),
+      interpret=interpret,
+      name="logprob_entropy_bwd_dh",
+  )(h, w, *row_ops)
+  dw = pl.pallas_call(
+      functools.partial(_dw_kernel, num_tiles=ni, tn=tn, **common),
+      grid=dw_grid,
+      in_specs=dw_specs,
+      out_specs=dw_out,
+      out_shape=jax.ShapeDtypeStruct((d_p, v_p), jnp.float32),
+      compiler_params=_compiler_params(platform, semantics),
+      interpret=interpret,
+      name="logprob_entropy_bwd_dw",
+  )(h, w, *row_ops)
+  return dh[:n, :d].astype(hidden.dtype), dw[:d, :vocab].astype(weight.dtype)
+
+
+def logits_fwd(logits, targets, *, temperature, blocks, interpret, platform):
+  """``(logp, H, lse, E_p[l])``, each ``[N]`` fp32, from ``[N, V]`` logits."""
+  _check_blocks(blocks, platform)
+  n, vocab = logits.shape
+  tn, tv = blocks.tokens, blocks.vocab
+  n_p, v_p = _round_up(n, tn), _round_up(vocab, tv)
+  x = _pad2(logits, n_p, v_p)
+  y = _col(targets.astype(jnp.int32), n_p)
+  ni, nj = n_p // tn, v_p // tv
+  kernel = functools.partial(_stats_kernel, vocab=vocab, tv=tv, nd=0, bd=0,
+                             inv_temp=1.0 / temperature, from_logits=True)
+  part = jax.ShapeDtypeStruct((nj, n_p, 1), jnp.float32)
+  part_spec = pl.BlockSpec((None, tn, 1), lambda i, j: (j, i, 0))
+  m, s, t, ly = pl.pallas_call(
+      kernel,
+      grid=(ni, nj),
+      in_specs=[
+          pl.BlockSpec((tn, tv), lambda i, j: (i, j)),
+          pl.BlockSpec((tn, 1), lambda i, j: (i, 0)),
+      ],
+      out_specs=[part_spec] * 4,
+      out_shape=[part] * 4,
+      compiler_params=_compiler_params(platform, ("parallel", "parallel")),
+      interpret=interpret,
+      name="logprob_entropy_logits_fwd",
+  )(x, y)
+  return _merge(*(a[:, :n, 0] for a in (m, s, t, ly)))
+
+
+def logits_bwd(logits, targets, lse, mean_l, g_logp, g_ent, *, temperature, blocks, interpret,
+               platform):
+  """``d logits [N, V]`` tile by tile."""
+  _check_blocks(blocks, platform)
+  n, vocab = logits.shape
+  tn, tv = blocks.tokens, blocks.vocab
+  n_p, v_p = _round_up(n, tn), _round_up(vocab, tv)
+  x = _pad2(logits, n_p, v_p)
+  row_ops = [_col(targets.astype(jnp.int32), n_p)] + [_col(a, n_p) for a in
+                                                      (lse, mean_l, g_logp, g_ent)]
+  ni, nj = n_p // tn, v_p // tv
+  dx = pl.pallas_call(
+      functools.partial(_dlogits_kernel, vocab=vocab, tv=tv, inv_temp=1.0 / temperature),
+      grid=(ni, nj),
+      in_specs=[pl.BlockSpec((tn, tv), lambda i, j: (i, j))]
+      + [pl.BlockSpec((tn, 1), lambda i, j: (i, 0))] * 5,
+      out_specs=pl.BlockSpec((tn, tv), lambda i, j: (i, j)),
+      out_shape=jax.ShapeDtypeStruct((n_p, v_p), logits.dtype),
+      compiler_params=_compiler_params(platform, ("parallel", "parallel")),
+      interpret=interpret,
+      name="logprob_entropy_logits_bwd",
+  )(x, *row_ops)
+  return dx[:n, :vocab]
