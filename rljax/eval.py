@@ -5,7 +5,7 @@ Host-side numpy in float64 (evaluation counts are small integers, not traced arr
 
 import numpy as np
 
-__all__ = ["pass_at_k"]
+__all__ = ["evaluate", "pass_at_k", "sample_completions"]
 
 
 def pass_at_k(n, c, k) -> np.ndarray | float:
@@ -55,3 +55,101 @@ def pass_at_k(n, c, k) -> np.ndarray | float:
   if np.ndim(n) == np.ndim(c) == np.ndim(k) == 0:
     return float(result)
   return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation loops (the trainers' held-out accuracy; also `rljax eval`).
+
+
+def sample_completions(
+  model,
+  task,
+  tokenizer,
+  examples,
+  *,
+  num_samples: int = 1,
+  temperature: float = 0.0,
+  top_p: float | None = None,
+  batch_size: int = 64,
+  max_prompt_len: int = 64,
+  max_new_tokens: int = 48,
+  rng=None,
+) -> list[list[str]]:
+  """``num_samples`` completions (text) of each example, generated in fixed-shape batches.
+
+  Prompts are left-padded to ``max_prompt_len``; every call has ``batch_size`` prompts (the
+  last batch is padded by repeating its last prompt, and those rows are discarded), so one
+  program is compiled. ``temperature=0`` is greedy decoding.
+
+  Returns:
+    ``[len(examples)][num_samples]`` completion strings.
+  """
+  import jax
+
+  from rljax import rollout
+  from rljax.train import _data
+
+  if rng is None:
+    rng = jax.random.key(0)
+  out: list[list[str]] = []
+  for start in range(0, len(examples), batch_size):
+    chunk = list(examples[start : start + batch_size])
+    real = len(chunk)
+    chunk += [chunk[-1]] * (batch_size - real)
+    prompt, mask = _data.encode_prompts(
+      tokenizer, [task.format_prompt(e) for e in chunk], max_prompt_len
+    )
+    res = rollout.generate(
+      model, prompt, mask, max_new_tokens=max_new_tokens,
+      rng=jax.random.fold_in(rng, start), temperature=temperature, top_p=top_p,
+      eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, num_samples=num_samples,
+    )
+    tokens, valid = jax.device_get((res.tokens, res.mask))
+    texts = _data.decode_completions(tokenizer, tokens, valid)
+    for i in range(real):
+      out.append(texts[i * num_samples : (i + 1) * num_samples])
+  return out
+
+
+def evaluate(
+  model,
+  task,
+  tokenizer,
+  examples,
+  *,
+  num_samples: int = 1,
+  temperature: float = 0.0,
+  ks=(1,),
+  top_p: float | None = None,
+  batch_size: int = 64,
+  max_prompt_len: int = 64,
+  max_new_tokens: int = 48,
+  rng=None,
+) -> dict[str, float]:
+  """Held-out accuracy and pass@k of a policy on a task's examples.
+
+  With c_i of n samples of problem i correct (``task.is_correct``, never the shaped reward),
+  ``pass@k = mean_i pass_at_k(n, c_i, k)``; ``accuracy`` = mean_i c_i / n (= pass@1).
+
+  Returns:
+    ``{"accuracy", "pass@k" for k in ks, "reward_mean", "format_ok", "num_problems"}``.
+  """
+  comps = sample_completions(
+    model, task, tokenizer, examples, num_samples=num_samples, temperature=temperature,
+    top_p=top_p, batch_size=batch_size, max_prompt_len=max_prompt_len,
+    max_new_tokens=max_new_tokens, rng=rng,
+  )
+  from rljax.tasks import extract_answer
+
+  c = np.asarray([sum(task.is_correct(e, t) for t in ts) for e, ts in zip(examples, comps)])
+  rewards = [task.reward(e, t) for e, ts in zip(examples, comps) for t in ts]
+  fmt = [extract_answer(t) is not None for ts in comps for t in ts]
+  res = {
+    "accuracy": float(np.mean(c / num_samples)),
+    "reward_mean": float(np.mean(rewards)),
+    "format_ok": float(np.mean(fmt)),
+    "num_problems": float(len(examples)),
+  }
+  for k in ks:
+    res[f"pass@{k}"] = float(np.mean(pass_at_k(num_samples, c, k)))
+  return res

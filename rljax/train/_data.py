@@ -1,0 +1,88 @@
+"""Deterministic problem streams and fixed-shape token batches for the trainers.
+
+The data-iterator position of a run is simply the step: the problems of step ``s`` are
+``task.generate(np.random.default_rng([seed, s, round]), n)``, so a resumed run sees exactly
+the problems an uninterrupted one would. Shapes are static (prompts left-padded / truncated
+to ``max_prompt_len``, completions right-padded to a fixed length) so nothing recompiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Tokenizer(Protocol):
+  pad_id: int
+  eos_id: int
+  vocab_size: int
+
+  def encode(self, text: str) -> list[int]: ...
+
+  def decode(self, ids) -> str: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemStream:
+  """Problems of a task indexed by (step, round): deterministic and resumable.
+
+  Args:
+    task: an ``rljax.tasks`` task.
+    seed: stream seed (train and held-out streams use different seeds).
+    difficulty: keyword arguments of ``task.generate``.
+  """
+
+  task: Any
+  seed: int
+  difficulty: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def batch(self, step: int, n: int, round_: int = 0) -> list[Any]:
+    rng = np.random.default_rng([self.seed, step, round_])
+    return self.task.generate(rng, n, **self.difficulty)
+
+
+def _bos(tok) -> list[int]:
+  bos = getattr(tok, "bos_id", None)
+  return [] if bos is None else [int(bos)]
+
+
+def encode_prompts(tok: Tokenizer, texts: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
+  """Left-padded prompt ids ``[B, length]`` and mask (BOS first; too long keeps the end)."""
+  tokens = np.full((len(texts), length), tok.pad_id, np.int32)
+  mask = np.zeros((len(texts), length), np.int32)
+  for i, t in enumerate(texts):
+    ids = (_bos(tok) + list(tok.encode(t)))[-length:]
+    tokens[i, length - len(ids):] = ids
+    mask[i, length - len(ids):] = 1
+  return tokens, mask
+
+
+def encode_completions(tok: Tokenizer, texts: list[str], length: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+  """Right-padded completion ids ``[B, length]`` ending in EOS (truncated if too long)."""
+  tokens = np.full((len(texts), length), tok.pad_id, np.int32)
+  mask = np.zeros((len(texts), length), np.int32)
+  for i, t in enumerate(texts):
+    ids = ([*list(tok.encode(t)), tok.eos_id])[:length]
+    tokens[i, :len(ids)] = ids
+    mask[i, :len(ids)] = 1
+  return tokens, mask
+
+
+def decode_completions(tok: Tokenizer, tokens: np.ndarray, mask: np.ndarray) -> list[str]:
+  """Text of each completion row: valid tokens, EOS and padding dropped."""
+  out = []
+  for row, m in zip(np.asarray(tokens), np.asarray(mask)):
+    ids = [int(t) for t, v in zip(row, m) if v and int(t) != tok.eos_id and int(t) != tok.pad_id]
+    out.append(tok.decode(ids))
+  return out
+
+
+def sft_batch(task, tok: Tokenizer, examples: list[Any], prompt_len: int, answer_len: int
+              ) -> dict[str, np.ndarray]:
+  """The SFT batch of ``examples``: prompts and their worked solutions (+ EOS)."""
+  prompt, prompt_mask = encode_prompts(tok, [task.format_prompt(e) for e in examples], prompt_len)
+  tokens, mask = encode_completions(tok, [task.sft_target(e) for e in examples], answer_len)
+  return {"prompt": prompt, "prompt_mask": prompt_mask, "tokens": tokens, "mask": mask}

@@ -1,0 +1,550 @@
+"""Training loops: SFT, GRPO / DAPO, PPO, DPO, with sharding, checkpoints, resume and logging.
+
+The edge of the library: this is where steps are jitted (once, with explicit shardings and a
+donated state). A run folder holds::
+
+  checkpoints/<phase>/<step>/   Orbax checkpoints (state + JSON meta)
+  metrics.jsonl                 one record per logged step (phase, step, metrics)
+  tb/                           TensorBoard event files
+  eval.json                     held-out accuracy before / after each phase
+  curves.png                    reward / accuracy / entropy / length curves
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rljax import losses
+from rljax.train import _data, _steps
+from rljax.train._checkpoint import Checkpointer
+from rljax.train._config import (
+  DPOJob,
+  GRPOJob,
+  Job,
+  OptimConfig,
+  PPOJob,
+  SFTConfig,
+  SFTJob,
+)
+from rljax.train._logging import MetricsLogger, plot_curves
+from rljax.train._optim import make_optimizer
+from rljax.train._policy import TrainState, build_model, merge, split
+from rljax.train._sharding import (
+  batch_shardings,
+  make_mesh,
+  replicated,
+  tree_shardings,
+)
+
+# --------------------------------------------------------------------------------------------
+# Validation and set-up
+
+
+def _get_task(name: str):
+  from rljax import tasks
+
+  try:
+    return tasks.get_task(name)
+  except (KeyError, ValueError) as e:
+    raise ValueError(f"task.name: unknown task {name!r} ({e})") from None
+
+
+def _divisible(rows: int, dp: int, field: str) -> None:
+  if rows % dp:
+    raise ValueError(f"{field}: {rows} rows are not divisible by the data-parallel size {dp} "
+                     f"(mesh.data * mesh.fsdp); change {field} or the mesh")
+
+
+def validate_job(job: Job, num_devices: int | None = None) -> None:
+  """Start-up checks that need the device count or the task registry (raise naming the field).
+
+  Nothing is written anywhere before this passes.
+  """
+  num_devices = jax.device_count() if num_devices is None else num_devices
+  sizes = job.mesh.shape(num_devices)
+  dp = sizes["data"] * sizes["fsdp"]
+  _get_task(job.task.name)
+  sft = getattr(job, "sft", None)
+  if isinstance(sft, SFTConfig) and sft.steps > 0:
+    _divisible(sft.batch_size, dp, "sft.batch_size")
+  if isinstance(job, GRPOJob):
+    _divisible(job.grpo.rows // job.grpo.minibatches, dp,
+               "grpo.prompts_per_step * grpo.group_size / grpo.minibatches")
+  if isinstance(job, PPOJob):
+    _divisible(job.ppo.prompts_per_step // job.ppo.minibatches, dp,
+               "ppo.prompts_per_step / ppo.minibatches")
+  if isinstance(job, DPOJob):
+    _divisible(job.dpo.batch_size, dp, "dpo.batch_size")
+  if os.path.isdir(job.run_dir) and os.listdir(job.run_dir) and not (job.resume or job.overwrite):
+    raise ValueError(f"run_dir: {job.run_dir!r} exists and is not empty; pass --resume to "
+                     f"continue it or --overwrite to write into it")
+
+
+@dataclasses.dataclass
+class Env:
+  """What every loop needs: the job, task, tokenizer, mesh, and the data streams."""
+
+  job: Job
+  task: Any
+  tok: Any
+  mesh: jax.sharding.Mesh
+  train: _data.ProblemStream
+  held_out: list[Any]
+
+
+def make_tokenizer(task):
+  """The character tokenizer of a synthetic task."""
+  from rljax import tasks
+
+  return tasks.CharTokenizer.for_task(task)
+
+
+def setup(job: Job) -> Env:
+  """Validate, then build the task, tokenizer, mesh and streams (writes nothing)."""
+  validate_job(job)
+  task = _get_task(job.task.name)
+  tok = make_tokenizer(task)
+  mesh = make_mesh(job.mesh)
+  diff = job.task.difficulty_kwargs()
+  held = task.generate(np.random.default_rng([job.task.eval_seed]), job.task.num_eval, **diff)
+  return Env(job=job, task=task, tok=tok, mesh=mesh,
+             train=_data.ProblemStream(task, job.task.train_seed, diff), held_out=held)
+
+
+def _prepare_run_dir(job: Job) -> None:
+  os.makedirs(job.run_dir, exist_ok=True)
+  with open(os.path.join(job.run_dir, "config.json"), "w") as f:
+    json.dump({"job": type(job).__name__, **_jsonable(dataclasses.asdict(job))}, f, indent=1)
+
+
+def _jsonable(x):
+  return json.loads(json.dumps(x, default=str))
+
+
+def jit_step(fn: Callable, state: TrainState, batch: dict[str, Any], mesh) -> Callable:
+  """``jax.jit(fn)`` with explicit state / batch shardings and the state donated."""
+  state_sh = tree_shardings(state, mesh)
+  return jax.jit(fn, in_shardings=(state_sh, batch_shardings(batch, mesh)),
+                 out_shardings=(state_sh, replicated(mesh)), donate_argnums=0)
+
+
+def place_state(state: TrainState, mesh) -> TrainState:
+  return jax.device_put(state, tree_shardings(state, mesh))
+
+
+def _mean_metrics(ms: list[dict[str, Any]]) -> dict[str, float]:
+  ms = jax.device_get(ms)
+  return {k: float(np.mean([m[k] for m in ms])) for k in ms[0]} if ms else {}
+
+
+# --------------------------------------------------------------------------------------------
+# The phase driver: resume, iterate, checkpoint, log.
+
+
+def _ckpt(env: Env, phase: str) -> Checkpointer:
+  return Checkpointer(os.path.join(env.job.run_dir, "checkpoints", phase), env.job.checkpoint)
+
+
+def _run_phase(env: Env, phase: str, state: TrainState, total: int,
+               iteration: Callable[[TrainState, int], tuple[TrainState, dict[str, Any]]]
+               ) -> TrainState:
+  """Run ``iteration`` for steps ``[start, total)``, resuming from the phase's checkpoints.
+
+  The data-iterator position is the step: ``iteration(state, s)`` must draw its data and
+  randomness from ``s`` only, so an interrupted and resumed run equals an uninterrupted one.
+  """
+  ckpt = _ckpt(env, phase)
+  start = 0
+  if env.job.resume:
+    got = ckpt.restore(state)
+    if got is not None:
+      state, meta, start = got
+      if int(meta.get("data_position", start)) != start:
+        raise RuntimeError(f"checkpoint {start} of {phase} has data_position "
+                           f"{meta.get('data_position')}")
+  logger = MetricsLogger(env.job.run_dir, env.job.log, total=total, phase=phase, initial=start)
+  try:
+    for s in range(start, total):
+      t0 = time.perf_counter()
+      state, metrics = iteration(state, s)
+      metrics = dict(metrics)
+      metrics["step_time"] = time.perf_counter() - t0
+      if "tokens" in metrics:
+        metrics["tokens_per_s"] = metrics["tokens"] / max(metrics["step_time"], 1e-9)
+      logger.log(s + 1, metrics, force=(s + 1 == total))
+      if ckpt.should_save(s + 1) or s + 1 == total:
+        ckpt.save(s + 1, state, {"phase": phase, "data_position": s + 1, "step": s + 1,
+                                 "config": _jsonable(dataclasses.asdict(env.job))})
+  finally:
+    logger.close()
+    ckpt.close()
+  return state
+
+
+def _phase_done(env: Env, phase: str, total: int) -> bool:
+  return env.job.resume and total in _ckpt(env, phase).steps()
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate_policy(env: Env, params, graphdef, rest, *, seed: int) -> dict[str, float]:
+  """Held-out accuracy / pass@k of the policy on ``env.held_out`` (see rljax.eval.evaluate)."""
+  from rljax import eval as rl_eval
+
+  model = merge(graphdef, params, rest)
+  job = env.job
+  return rl_eval.evaluate(
+      model, env.task, env.tok, env.held_out, num_samples=job.eval.num_samples,
+      temperature=job.eval.temperature, ks=job.eval.ks, batch_size=job.eval.batch_size,
+      max_prompt_len=job.task.max_prompt_len, max_new_tokens=job.task.max_answer_len,
+      rng=jax.random.key(seed))
+
+
+def _record_eval(env: Env, key: str, res: dict[str, float]) -> None:
+  path = os.path.join(env.job.run_dir, "eval.json")
+  data = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      data = json.load(f)
+  data[key] = res
+  with open(path, "w") as f:
+    json.dump(data, f, indent=1)
+
+
+def _load_eval(env: Env, key: str) -> dict[str, float] | None:
+  path = os.path.join(env.job.run_dir, "eval.json")
+  if env.job.resume and os.path.exists(path):
+    with open(path) as f:
+      return json.load(f).get(key)
+  return None
+
+
+def _eval_cached(env: Env, key: str, params, graphdef, rest) -> dict[str, float]:
+  res = _load_eval(env, key)
+  if res is None:
+    res = evaluate_policy(env, params, graphdef, rest, seed=env.job.seed + 7)
+    _record_eval(env, key, res)
+  return res
+
+
+# --------------------------------------------------------------------------------------------
+# Model initialisation
+
+
+def init_policy(env: Env):
+  """``(graphdef, params, rest)`` of a fresh model, a HF checkpoint, or ``model.init_from``."""
+  spec = env.job.model
+  model = build_model(spec, env.tok.vocab_size, env.job.seed)
+  graphdef, params, rest = split(model)
+  if spec.init_from:
+    params = load_params(spec.init_from, params)
+  return graphdef, params, rest
+
+
+def load_params(path: str, like):
+  """The params of the newest readable checkpoint of a run folder (any phase) or a phase dir."""
+  cands = []
+  ck_root = os.path.join(path, "checkpoints")
+  if os.path.isdir(ck_root):
+    for phase in ("grpo", "ppo", "dpo", "sft"):
+      if os.path.isdir(os.path.join(ck_root, phase)):
+        cands.append(os.path.join(ck_root, phase))
+  else:
+    cands.append(path)
+  for d in cands:
+    ck = Checkpointer(d)
+    steps = ck.steps()
+    if not steps:
+      continue
+    meta = ck.restore_meta()
+    ck.close()
+    phase = (meta or ({}, 0))[0].get("phase", os.path.basename(d))
+    target = _abstract_state_for(phase, like)
+    ck = Checkpointer(d)
+    got = ck.restore(target)
+    ck.close()
+    if got is not None:
+      params = got[0].params
+      return params["policy"] if phase == "ppo" else params
+  raise FileNotFoundError(f"model.init_from: no readable checkpoint under {path!r}")
+
+
+def _abstract_state_for(phase: str, like):
+  """A restore target whose params match the policy ``like`` (PPO nests a value head)."""
+  if phase == "ppo":
+    raise ValueError("model.init_from: initialising from a PPO run is not supported; "
+                     "export it with `rljax export` and use model.hf_path")
+  opt = make_optimizer(OptimConfig())
+  return jax.eval_shape(lambda p: TrainState.create(p, opt, 0), like)
+
+
+# --------------------------------------------------------------------------------------------
+# SFT
+
+
+def sft_phase(env: Env, graphdef, params, rest, cfg: SFTConfig, optim: OptimConfig,
+              phase: str = "sft"):
+  """Supervised warm start; returns the trained params."""
+  if cfg.steps == 0:
+    return params
+  opt = make_optimizer(optim)
+  state = place_state(TrainState.create(params, opt, env.job.seed), env.mesh)
+  job = env.job
+
+  def batch_at(s):
+    ex = env.train.batch(s, cfg.batch_size, round_=1_000)
+    return _data.sft_batch(env.task, env.tok, ex, job.task.max_prompt_len, job.task.max_answer_len)
+
+  step = jit_step(functools.partial(_steps.sft_step, graphdef=graphdef, rest=rest, optimizer=opt),
+                  state, batch_at(0), env.mesh)
+
+  def iteration(state, s):
+    return step(state, batch_at(s))
+
+  state = _run_phase(env, phase, state, cfg.steps, iteration)
+  return state.params
+
+
+def run_sft(job: SFTJob) -> dict[str, Any]:
+  """``rljax sft``: train, then report held-out accuracy before and after."""
+  env = setup(job)
+  _prepare_run_dir(job)
+  graphdef, params, rest = init_policy(env)
+  before = _eval_cached(env, "before", params, graphdef, rest)
+  params = sft_phase(env, graphdef, params, rest, job.sft, job.optim)
+  after = _eval_cached(env, "after", params, graphdef, rest)
+  return _finish(env, before, after)
+
+
+def _finish(env: Env, before, after) -> dict[str, Any]:
+  if env.job.log.plot:
+    plot_curves(env.job.run_dir)
+  return {"before": before, "after": after, "run_dir": env.job.run_dir}
+
+
+def _warm_start(env: Env, job, graphdef, params, rest):
+  """SFT warm start (resumable); a finished one is restored instead of re-run."""
+  if job.sft.steps == 0:
+    return params
+  if _phase_done(env, "sft", job.sft.steps):
+    return _restore_params(env, "sft", params, job.sft_optim)
+  return sft_phase(env, graphdef, params, rest, job.sft, job.sft_optim)
+
+
+def _restore_params(env: Env, phase: str, params, optim: OptimConfig):
+  opt = make_optimizer(optim)
+  like = place_state(TrainState.create(params, opt, env.job.seed), env.mesh)
+  got = _ckpt(env, phase).restore(like)
+  if got is None:
+    raise RuntimeError(f"could not restore the {phase} checkpoint of {env.job.run_dir}")
+  return got[0].params
+
+
+# --------------------------------------------------------------------------------------------
+# GRPO / DAPO
+
+
+def _rollout(model, prompt, prompt_mask, *, max_new_tokens, rng, temperature, top_k, top_p,
+             eos_id, pad_id, num_samples):
+  from rljax import rollout
+
+  res = rollout.generate(model, jnp.asarray(prompt), jnp.asarray(prompt_mask),
+                         max_new_tokens=max_new_tokens, rng=rng, temperature=temperature,
+                         top_k=top_k, top_p=top_p, eos_id=eos_id, pad_id=pad_id,
+                         num_samples=num_samples)
+  return jax.device_get((res.tokens, res.logprobs, res.mask, res.lengths))
+
+
+@dataclasses.dataclass
+class RolloutBatch:
+  """Host-side rollout data of one GRPO step (rows = prompts x G, samples adjacent)."""
+
+  prompt: np.ndarray  # [R, P]
+  prompt_mask: np.ndarray  # [R, P]
+  tokens: np.ndarray  # [R, N]
+  mask: np.ndarray  # [R, N]
+  sampler_logp: np.ndarray  # [R, N]
+  rewards: np.ndarray  # [R]
+  correct: np.ndarray  # [R] bool
+  lengths: np.ndarray  # [R]
+  truncated: np.ndarray  # [R] bool
+
+
+def grpo_rollout(env: Env, model, s: int, round_: int, key) -> RolloutBatch:
+  """Sample G completions for each of ``prompts_per_step`` problems and score them."""
+  cfg, job = env.job.grpo, env.job
+  ex = env.train.batch(s, cfg.prompts_per_step, round_=round_)
+  prompt, pmask = _data.encode_prompts(env.tok, [env.task.format_prompt(e) for e in ex],
+                                       job.task.max_prompt_len)
+  tokens, logp, mask, lengths = _rollout(
+      model, prompt, pmask, max_new_tokens=cfg.max_new_tokens,
+      rng=jax.random.fold_in(key, round_), temperature=cfg.temperature, top_k=cfg.top_k,
+      top_p=cfg.top_p, eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=cfg.group_size)
+  texts = _data.decode_completions(env.tok, tokens, mask)
+  ex_rows = [e for e in ex for _ in range(cfg.group_size)]
+  rewards = env.task.rewards(ex_rows, texts).astype(np.float32)
+  correct = np.asarray([env.task.is_correct(e, t) for e, t in zip(ex_rows, texts)])
+  lengths = np.asarray(mask).sum(-1).astype(np.int32)
+  last = np.take_along_axis(np.asarray(tokens), np.maximum(lengths - 1, 0)[:, None], 1)[:, 0]
+  truncated = (lengths >= cfg.max_new_tokens) & (last != env.tok.eos_id)
+  rep = lambda a: np.repeat(a, cfg.group_size, axis=0)
+  return RolloutBatch(prompt=rep(prompt), prompt_mask=rep(pmask), tokens=np.asarray(tokens),
+                      mask=np.asarray(mask).astype(np.int32), sampler_logp=np.asarray(logp),
+                      rewards=rewards, correct=correct, lengths=lengths, truncated=truncated)
+
+
+def _select_rows(b: RolloutBatch, rows: np.ndarray) -> RolloutBatch:
+  return RolloutBatch(**{f.name: getattr(b, f.name)[rows] for f in dataclasses.fields(b)})
+
+
+def _concat(bs: list[RolloutBatch]) -> RolloutBatch:
+  return RolloutBatch(**{f.name: np.concatenate([getattr(b, f.name) for b in bs])
+                         for f in dataclasses.fields(bs[0])})
+
+
+def shaped_rewards(b: RolloutBatch, cfg) -> np.ndarray:
+  """Task rewards plus DAPO's soft overlong punishment when enabled."""
+  r = b.rewards
+  if cfg.overlong_max_len is not None:
+    pen = losses.overlong_penalty(jnp.asarray(b.lengths), max_len=cfg.overlong_max_len,
+                                  cache_len=cfg.overlong_cache_len)
+    r = r + np.asarray(pen, np.float32)
+  return r.astype(np.float32)
+
+
+def dynamic_sample(env: Env, model, s: int, key) -> tuple[RolloutBatch, np.ndarray, dict]:
+  """Rollouts for step ``s`` with DAPO dynamic sampling.
+
+  Groups whose G rewards are all equal are dropped and new prompts are sampled until
+  ``prompts_per_step`` informative groups are collected or ``max_sampling_rounds`` is hit;
+  remaining slots are filled with dropped groups whose loss mask is zeroed.
+
+  Returns:
+    ``(batch, shaped rewards [R], stats)``; the batch's loss mask excludes filler groups.
+  """
+  cfg = env.job.grpo
+  g, p = cfg.group_size, cfg.prompts_per_step
+  first = grpo_rollout(env, model, s, 0, key)
+  if not cfg.dynamic_sampling:
+    return first, shaped_rewards(first, cfg), {"ds_kept_frac": 1.0, "ds_rounds": 1.0}
+  kept: list[RolloutBatch] = []
+  dropped: list[RolloutBatch] = []
+  n_kept, n_seen, rounds = 0, 0, 0
+  batch = first
+  while True:
+    r = shaped_rewards(batch, cfg)
+    keep_P = np.asarray(losses.dynamic_sampling_mask(jnp.asarray(r.reshape(p, g))))
+    n_seen += p
+    for i in range(p):
+      rows = np.arange(i * g, (i + 1) * g)
+      (kept if keep_P[i] and n_kept < p else dropped).append(_select_rows(batch, rows))
+      n_kept += int(keep_P[i] and n_kept < p)
+    rounds += 1
+    if n_kept >= p or rounds >= cfg.max_sampling_rounds:
+      break
+    batch = grpo_rollout(env, model, s, rounds, key)
+  filler = dropped[:p - n_kept]
+  out = _concat(kept + filler)
+  if filler:
+    out.mask[n_kept * g:] = 0
+  stats = {"ds_kept_frac": n_kept / max(n_seen, 1) if n_kept < p else p / n_seen,
+           "ds_rounds": float(rounds), "ds_filled_groups": float(len(filler))}
+  return out, shaped_rewards(out, cfg), stats
+
+
+def grpo_phase(env: Env, graphdef, params, rest):
+  """GRPO / DAPO iterations; returns the trained params."""
+  job, cfg = env.job, env.job.grpo
+  opt = make_optimizer(job.optim)
+  state = place_state(TrainState.create(params, opt, job.seed), env.mesh)
+  ref_params = params if cfg.kl_coef > 0 else None
+  need_old = cfg.epochs * cfg.minibatches > 1 or cfg.is_correction != "none"
+  mb_rows = cfg.rows // cfg.minibatches
+  n = cfg.max_new_tokens
+  lp = job.task.max_prompt_len
+  example = {"prompt": np.zeros((mb_rows, lp), np.int32),
+             "prompt_mask": np.ones((mb_rows, lp), np.int32),
+             "tokens": np.zeros((mb_rows, n), np.int32), "mask": np.ones((mb_rows, n), np.int32),
+             "advantages": np.zeros((mb_rows,), np.float32)}
+  if need_old:
+    example["old_logp"] = np.zeros((mb_rows, n), np.float32)
+  if cfg.kl_coef > 0:
+    example["ref_logp"] = np.zeros((mb_rows, n), np.float32)
+  if cfg.is_correction != "none":
+    example["sampler_logp"] = np.zeros((mb_rows, n), np.float32)
+  step = jit_step(functools.partial(_steps.grpo_step, graphdef=graphdef, rest=rest,
+                                    optimizer=opt, cfg=cfg), state, example, env.mesh)
+  logp_fn = jax.jit(functools.partial(_steps.sequence_logprobs, graphdef=graphdef, rest=rest,
+                                      temperature=cfg.temperature, impl=cfg.kernel_impl))
+  base_key = jax.random.key(job.seed + 1)
+
+  def iteration(state, s):
+    key = jax.random.fold_in(base_key, s)
+    t0 = time.perf_counter()
+    model = merge(graphdef, state.params, rest)
+    b, r, ds = dynamic_sample(env, model, s, key)
+    t_roll = time.perf_counter() - t0
+    adv = losses.group_advantages(jnp.asarray(r.reshape(-1, cfg.group_size)),
+                                  scale=cfg.advantage_scale, baseline=cfg.advantage_baseline)
+    adv = np.asarray(adv, np.float32).reshape(-1)
+    loss_mask = b.mask.copy()
+    if cfg.overlong_filter:
+      loss_mask[b.truncated] = 0
+    full = {"prompt": b.prompt, "prompt_mask": b.prompt_mask, "tokens": b.tokens,
+            "mask": loss_mask, "advantages": adv}
+    seq = {"prompt": b.prompt, "prompt_mask": b.prompt_mask, "tokens": b.tokens, "mask": b.mask}
+    if need_old:
+      full["old_logp"] = np.asarray(logp_fn(state.params, seq))
+    if cfg.kl_coef > 0:
+      full["ref_logp"] = np.asarray(logp_fn(ref_params, seq))
+    if cfg.is_correction != "none":
+      full["sampler_logp"] = b.sampler_logp
+    ms = []
+    perm_key = jax.random.fold_in(key, 10_000)
+    for e in range(cfg.epochs):
+      perm = np.asarray(jax.random.permutation(jax.random.fold_in(perm_key, e), cfg.rows))
+      for i in range(cfg.minibatches):
+        rows = perm[i * mb_rows:(i + 1) * mb_rows]
+        state, m = step(state, {k: v[rows] for k, v in full.items()})
+        ms.append(m)
+    metrics = _mean_metrics(ms)
+    valid = b.mask.sum(-1) > 0
+    metrics.update({
+        "reward_mean": float(r.mean()), "reward_std": float(r.std()),
+        "accuracy": float(b.correct.mean()),
+        "response_length": float(b.lengths.mean()),
+        "truncated_frac": float(b.truncated.mean()),
+        "adv_mean": float(adv[valid].mean()) if valid.any() else 0.0,
+        "adv_std": float(adv[valid].std()) if valid.any() else 0.0,
+        "adv_abs_mean": float(np.abs(adv[valid]).mean()) if valid.any() else 0.0,
+        "rollout_time": t_roll,
+        "tokens": float(b.lengths.sum()), **ds,
+    })
+    return state, metrics
+
+  state = _run_phase(env, "grpo", state, cfg.steps, iteration)
+  return state.params
+
+
+def run_grpo(job: GRPOJob) -> dict[str, Any]:
+  """``rljax grpo``: SFT warm start, held-out accuracy, GRPO, held-out accuracy."""
+  env = setup(job)
+  _prepare_run_dir(job)
+  graphdef, params, rest = init_policy(env)
+  params = _warm_start(env, job, graphdef, params, rest)
+  before = _eval_cached(env, "before", params, graphdef, rest)
+  params = grpo_phase(env, graphdef, params, rest)
+  after = _eval_cached(env, "after", params, graphdef, rest)
+  return _finish(env, before, after)
