@@ -1,0 +1,178 @@
+"""``general_points``: the 24 game of "SFT memorizes, RL generalizes" (arXiv 2501.17161).
+
+Four cards from a 52-card deck, always solvable; reach 24 using each card's number exactly once
+with + - * / and parentheses, evaluated with exact fractions (so ``8/(3-8/3)`` is 24). Rule
+variants: J, Q, K count as 10 (in distribution) or as 11, 12, 13 (out of distribution, hands
+with at least one face card). Rewards follow the paper: +5 correct, -1 legal but wrong value,
+-1 over the step limit (multi-turn), -2 numbers not among the cards, -3 any other illegal
+equation (no answer, unparseable, division by zero).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from fractions import Fraction
+
+from rljax.tasks import _expr
+from rljax.tasks._base import (
+  Example,
+  SeedOrRng,
+  Task,
+  as_rng,
+  check_n,
+  extract_answer,
+  wrap_answer,
+)
+
+RANKS = ("A", "2", "3", "4", "5", "6", "7", "8", "9", "10", "J", "Q", "K")
+SUITS = ("S", "H", "D", "C")
+FACES = ("J", "Q", "K")
+
+REWARD_CORRECT = 5.0
+REWARD_WRONG_VALUE = -1.0
+REWARD_OVER_LIMIT = -1.0
+REWARD_BAD_NUMBERS = -2.0
+REWARD_ILLEGAL = -3.0
+
+
+def card_value(rank: str, ood: bool) -> int:
+  """A=1, 2..10 face value; J, Q, K = 10 (``ood=False``) or 11, 12, 13 (``ood=True``)."""
+  if rank == "A":
+    return 1
+  if rank in FACES:
+    return 11 + FACES.index(rank) if ood else 10
+  return int(rank)
+
+
+class GeneralPoints(Task):
+  """The GeneralPoints card game (Chu et al., arXiv 2501.17161), text only.
+
+  Args:
+    target: the number to reach (24).
+    ood: default rule: False = J/Q/K are 10, True = 11/12/13 with at least one face card.
+    max_turns: step limit for sequential revision (the paper uses 5).
+  """
+
+  name = "general_points"
+
+  def __init__(self, *, target: int = 24, ood: bool = False, max_turns: int = 5):
+    if max_turns < 1:
+      raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    self.target = target
+    self.ood = ood
+    self.max_turns = max_turns
+
+  def generate(
+    self,
+    seed_or_rng: SeedOrRng,
+    n: int,
+    *,
+    ood: bool | None = None,
+    require_face: bool | None = None,
+  ) -> list[Example]:
+    """``n`` solvable hands. ``require_face`` defaults to ``ood`` (the paper's OOD split)."""
+    check_n(n)
+    rng = as_rng(seed_or_rng)
+    ood = self.ood if ood is None else ood
+    require_face = ood if require_face is None else require_face
+    deck = [r + s for r in RANKS for s in SUITS]
+    out = []
+    while len(out) < n:
+      idx = rng.choice(len(deck), size=4, replace=False)
+      cards = [deck[int(i)] for i in idx]
+      ranks = [c[:-1] for c in cards]
+      if require_face and not any(r in FACES for r in ranks):
+        continue
+      numbers = [card_value(r, ood) for r in ranks]
+      tree = _expr.solve(numbers, self.target)
+      if tree is None:
+        continue
+      out.append(self._make(cards, numbers, tree, ood))
+    return out
+
+  def _make(self, cards, numbers, tree, ood) -> Example:
+    answer = _expr.render(tree)
+    rule = "J Q K are 11 12 13." if ood else "J Q K are 10."
+    prompt = (
+      f"Cards: {' '.join(cards)}. {rule} Use each number once with + - * / ( ) to make "
+      f"{self.target}."
+    )
+    lines = [f"Numbers: {' '.join(map(str, numbers))}.", *_expr.steps(tree), wrap_answer(answer)]
+    return Example(
+      prompt=prompt,
+      answer=answer,
+      solution="\n".join(lines),
+      metadata={
+        "cards": list(cards),
+        "numbers": list(numbers),
+        "ood": bool(ood),
+        "target": self.target,
+      },
+    )
+
+  def format_prompt(self, example: Example) -> str:
+    return example.prompt + "\n"
+
+  def alphabet(self) -> str:
+    return "".join(sorted(set(string.ascii_letters + string.digits + "+-*/()=.,:;'<> \n")))
+
+  def judge(self, example: Example, completion: str) -> tuple[float, str]:
+    """The paper's reward for one attempt and the verifier's message."""
+    eq = extract_answer(completion)
+    if eq is None:
+      return REWARD_ILLEGAL, "No equation found in <answer></answer>."
+    if "=" in eq:  # allow "expr = 24"
+      eq = eq.split("=")[0]
+    try:
+      value, used = _expr.evaluate(eq)
+    except _expr.DivisionByZero:
+      return REWARD_ILLEGAL, "Illegal equation: division by zero."
+    except _expr.ExprError as e:
+      return REWARD_ILLEGAL, f"Illegal equation: {e}."
+    if sorted(used) != sorted(example.metadata["numbers"]):
+      return REWARD_BAD_NUMBERS, (
+        f"You used {' '.join(map(str, used))}; use each of "
+        f"{' '.join(map(str, example.metadata['numbers']))} exactly once."
+      )
+    target = Fraction(example.metadata["target"])
+    if value != target:
+      return REWARD_WRONG_VALUE, (
+        f"Your equation equals {_expr.format_fraction(value)}, not {example.metadata['target']}."
+      )
+    return REWARD_CORRECT, "Correct."
+
+  def reward(self, example: Example, completion: str) -> float:
+    return self.judge(example, completion)[0]
+
+  def is_correct(self, example: Example, completion: str) -> bool:
+    return self.judge(example, completion)[0] == REWARD_CORRECT
+
+  def verifier_message(self, example: Example, completion: str) -> str:
+    return self.judge(example, completion)[1]
+
+  def revision_prompt(self, example: Example, attempts: Sequence[str]) -> str:
+    """The prompt for the next turn: the question, each attempt and the verifier's reply."""
+    parts = [self.format_prompt(example)]
+    for attempt in attempts:
+      parts.append(f"{attempt}\nVerifier: {self.verifier_message(example, attempt)}\n")
+    return "".join(parts)
+
+  def episode_reward(self, example: Example, attempts: Sequence[str]) -> float:
+    """Reward of a multi-turn episode: -1 past ``max_turns`` attempts, else the last attempt's."""
+    if not attempts:
+      raise ValueError("attempts must be non-empty")
+    if len(attempts) > self.max_turns:
+      return REWARD_OVER_LIMIT
+    return self.reward(example, attempts[-1])
+
+
+__all__ = [
+  "REWARD_BAD_NUMBERS",
+  "REWARD_CORRECT",
+  "REWARD_ILLEGAL",
+  "REWARD_OVER_LIMIT",
+  "REWARD_WRONG_VALUE",
+  "GeneralPoints",
+  "card_value",
+]
