@@ -60,7 +60,7 @@ def group_advantages(
     var_P1 = jnp.sum(centred_PG * centred_PG, axis=1, keepdims=True) / (group_size - 1)
     positive = var_P1 > 0
     std_P1 = jnp.where(positive, jnp.sqrt(jnp.where(positive, var_P1, 1)), 0)
-    adv_PG = adv_PG / (std_P1 + eps)
+    adv_PG = _utils.safe_div(adv_PG, std_P1 + eps)  # 0 / 0 -> 0 even with eps = 0
   return adv_PG
 
 
