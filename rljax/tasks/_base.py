@@ -18,7 +18,7 @@ _ANSWER_RE = re.compile(re.escape(ANSWER_OPEN) + r"(.*?)" + re.escape(ANSWER_CLO
 SeedOrRng = int | np.random.Generator
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True)
 class Example:
   """One problem with a checkable answer.
 

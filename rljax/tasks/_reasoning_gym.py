@@ -33,9 +33,9 @@ def _import_rg():
 
 def reasoning_gym_names() -> list[str]:
   """Names of the datasets the installed ``reasoning-gym`` provides."""
+  _import_rg()
   from reasoning_gym.factory import DATASETS
 
-  _import_rg()
   return sorted(DATASETS)
 
 
