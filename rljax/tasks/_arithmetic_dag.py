@@ -47,6 +47,7 @@ class _Template:
   names: tuple[str, ...]
   symbolic: bool = False  # operands rendered as symbols, names double as variables
   article: str = ""  # prefix for a named operand ("a " in the shop template)
+  compact: bool = False  # no spaces, leaves not restated in the solution (shortest sequences)
 
 
 _ANIMALS = (
@@ -70,6 +71,14 @@ TEMPLATES: dict[str, _Template] = {
     names=tuple(string.ascii_lowercase),
     symbolic=True,
   ),
+  "compact": _Template(
+    leaf="{x}={v}",
+    op="{x}={a}{w}{b}",
+    question="{x}=?",
+    names=tuple(string.ascii_lowercase),
+    symbolic=True,
+    compact=True,
+  ),
   "zoo": _Template(
     leaf="The zoo has {v} {x}.",
     op="There are as many {x} as {a} {w} {b}.",
@@ -91,14 +100,16 @@ TEMPLATES: dict[str, _Template] = {
   ),
 }
 
+DEFAULT_TEMPLATES = ("symbolic", "zoo", "shop", "city")
+
 _STEP_RE = re.compile(
-  r"^(?:Define (?P<name>\S+) as (?P<dvar>[a-z]); so )?(?P<var>[a-z]) = (?P<rest>.+)\.$"
+  r"^(?:Define (?P<name>\S+) as (?P<dvar>[a-z]); so )?(?P<var>[a-z]) ?= ?(?P<rest>[^.]+)\.?$"
 )
 _NUM = r"\d+"
 _OPERAND = r"(?:[a-z]|\d+)"
 _OP_REST_RE = re.compile(
-  rf"^(?P<a>{_OPERAND}) (?P<op>[-+*]) (?P<b>{_OPERAND}) = (?P<n1>{_NUM}) (?P<op2>[-+*]) "
-  rf"(?P<n2>{_NUM}) = (?P<r>{_NUM})$"
+  rf"^(?P<a>{_OPERAND}) ?(?P<op>[-+*]) ?(?P<b>{_OPERAND}) ?= ?(?P<n1>{_NUM}) ?(?P<op2>[-+*]) ?"
+  rf"(?P<n2>{_NUM}) ?= ?(?P<r>{_NUM})$"
 )
 
 
@@ -175,8 +186,10 @@ class ArithmeticDAG(Task):
 
   Args:
     k: default number of operations, an int or an inclusive ``(lo, hi)`` range.
-    templates: surface contexts to draw from (default all of ``TEMPLATES``); hold one out by
-      training on the others and evaluating with ``generate(..., template=name)``.
+    templates: surface contexts to draw from (default ``DEFAULT_TEMPLATES``: symbolic, zoo,
+      shop, city); hold one out by training on the others and evaluating with
+      ``generate(..., template=name)``. ``["compact"]`` gives the shortest sequences
+      (``mod 10: a=3,b=4,c=a*b. c=?`` -> ``c=a*b=3*4=2``), for the tiniest models.
     modulus: every value is reduced modulo this (default 10: single digits).
     p_const: probability that a free operand slot is a literal constant.
     require_process: if True, ``is_correct`` also requires :meth:`process_check`.
@@ -198,7 +211,7 @@ class ArithmeticDAG(Task):
     wrong_reward: float = 0.0,
     format_penalty: float = -1.0,
   ):
-    self.templates = tuple(templates) if templates is not None else tuple(TEMPLATES)
+    self.templates = tuple(templates) if templates is not None else DEFAULT_TEMPLATES
     for t in self.templates:
       if t not in TEMPLATES:
         raise ValueError(f"templates: unknown template {t!r}; valid: {sorted(TEMPLATES)}")
@@ -276,6 +289,16 @@ class ArithmeticDAG(Task):
         return str(arg[1])
       return tpl.article + nodes[arg[1]]["name"]
 
+    if tpl.compact:
+      defs = []
+      for node in nodes:
+        if node["op"] is None:
+          defs.append(tpl.leaf.format(x=node["name"], v=node["value"]))
+        else:
+          a, b = operand(node["args"][0]), operand(node["args"][1])
+          defs.append(tpl.op.format(x=node["name"], a=a, w=node["op"], b=b))
+      question = tpl.question.format(x=nodes[-1]["name"])
+      return f"mod {self.modulus}: {','.join(defs)}. {question}"
     parts = [f"Work mod {self.modulus}."]
     for node in nodes:
       if node["op"] is None:
@@ -299,13 +322,17 @@ class ArithmeticDAG(Task):
     for i, node in enumerate(nodes):
       prefix = "" if tpl.symbolic else f"Define {node['name']} as {var[i]}; so "
       if node["op"] is None:
-        lines.append(f"{prefix}{var[i]} = {node['value']}.")
+        if not tpl.compact:
+          lines.append(f"{prefix}{var[i]} = {node['value']}.")
         continue
       syms, vals = [], []
       for kind, ref in node["args"]:
         syms.append(var[ref] if kind == "node" else str(ref))
         vals.append(nodes[ref]["value"] if kind == "node" else ref)
       op = node["op"]
+      if tpl.compact:
+        lines.append(f"{var[i]}={syms[0]}{op}{syms[1]}={vals[0]}{op}{vals[1]}={node['value']}")
+        continue
       lines.append(
         f"{prefix}{var[i]} = {syms[0]} {op} {syms[1]} = {vals[0]} {op} {vals[1]} = {node['value']}."
       )
@@ -320,7 +347,7 @@ class ArithmeticDAG(Task):
     for tpl in TEMPLATES.values():
       for text in (tpl.leaf, tpl.op, tpl.question, *tpl.names, *_WORDS.values()):
         chars.update(text)
-    chars.update("Define as so Work mod")
+    chars.update("Define as so Work mod:,")
     chars -= set("{}")
     return "".join(sorted(chars))
 
@@ -342,6 +369,8 @@ class ArithmeticDAG(Task):
     earlier variables or constants matching the problem's definition (either order for + and *),
     n1 and n2 their values as computed in earlier steps, and r = (n1 op n2) mod modulus. Each
     variable is defined once; the asked quantity must be defined and its value be the answer.
+    Spaces around ``=`` and operators and the final period are optional; in the symbolic
+    templates a given quantity may be used without restating it.
     """
     meta = example.metadata
     nodes, modulus = meta["nodes"], int(meta["modulus"])
@@ -387,6 +416,9 @@ class ArithmeticDAG(Task):
           elif sym in var_node:
             refs.append(("node", var_node[sym]))
             vals.append(var_value[sym])
+          elif tpl.symbolic and sym in name_to_node and nodes[name_to_node[sym]]["op"] is None:
+            refs.append(("node", name_to_node[sym]))
+            vals.append(nodes[name_to_node[sym]]["value"])
           else:
             return False
         want = [(a[0], a[1]) for a in node["args"]]
@@ -414,4 +446,4 @@ class ArithmeticDAG(Task):
     return self.correct_reward if self.is_correct(example, completion) else self.wrong_reward
 
 
-__all__ = ["MAX_OPS", "TEMPLATES", "ArithmeticDAG", "count_operations"]
+__all__ = ["DEFAULT_TEMPLATES", "MAX_OPS", "TEMPLATES", "ArithmeticDAG", "count_operations"]

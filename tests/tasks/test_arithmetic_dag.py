@@ -95,10 +95,13 @@ def test_process_check_hand_worked():
     good.replace("d = c - 5 = 2 - 5", "d = 5 - c = 5 - 2"),  # minus does not commute
     good.replace("a = 3.", "a = 4."),  # wrong given value
     good.replace("c = a * b", "c = a + b"),  # wrong operation
-    good.replace("b = 4.\n", ""),  # uses an undefined variable
+    good.replace("c = a * b = 3 * 4 = 2.\n", ""),  # uses a quantity never computed
     good.replace("d = c - 5 = 2 - 5 = 7.\n", ""),  # asked quantity never computed
   ]:
     assert not TASK.process_check(ex, bad), bad
+  # compact form: no spaces, given quantities not restated
+  assert TASK.process_check(ex, "c=a*b=3*4=2\nd=c-5=2-5=7\n<answer>7</answer>")
+  assert not TASK.process_check(ex, "c=a*b=3*4=2\nd=c-5=2-5=3\n<answer>7</answer>")
   # right answer, broken steps: passes the answer check, fails the strict task
   broken = good.replace("= 3 * 4 = 2", "= 3 * 4 = 3")
   assert TASK.is_correct(ex, broken)
@@ -120,3 +123,11 @@ def test_garbage_never_raises(text):
   ex = _hand_example()
   assert TASK.reward(ex, text) in (-1.0, 0.0, 1.0)
   assert isinstance(TASK.process_check(ex, text), bool)
+
+
+def test_compact_template_is_short():
+  task = ArithmeticDAG(templates=["compact"], require_process=True)
+  for ex in task.generate(0, 20, k=3):
+    assert len(task.format_prompt(ex)) <= 64 and len(task.sft_target(ex)) <= 64
+    assert " " not in ex.solution and task.is_correct(ex, ex.solution)
+  assert "compact" not in {e.metadata["template"] for e in TASK.generate(0, 40)}
