@@ -39,7 +39,11 @@ class MalformedDataError(ValueError):
 
 
 def to_hf_dataset(examples: Sequence[Example]):
-  """A ``datasets.Dataset`` with columns prompt, answer, solution, metadata (JSON text)."""
+  """A ``datasets.Dataset`` with columns prompt, answer, solution, metadata (JSON text).
+
+  Metadata is stored as JSON so rows with different metadata share one Arrow schema; values
+  JSON cannot hold are written with ``str`` (tuples come back as lists).
+  """
   import datasets
 
   return datasets.Dataset.from_dict(
@@ -47,7 +51,7 @@ def to_hf_dataset(examples: Sequence[Example]):
       "prompt": [e.prompt for e in examples],
       "answer": [e.answer for e in examples],
       "solution": [e.solution for e in examples],
-      "metadata": [json.dumps(dict(e.metadata), sort_keys=True) for e in examples],
+      "metadata": [json.dumps(dict(e.metadata), sort_keys=True, default=str) for e in examples],
     }
   )
 
@@ -71,7 +75,7 @@ def write_jsonl(examples: Sequence[Example], path: str | os.PathLike) -> None:
         "solution": e.solution,
         "metadata": dict(e.metadata),
       }
-      f.write(json.dumps(row, sort_keys=True) + "\n")
+      f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
 
 
 def _rows_to_examples(

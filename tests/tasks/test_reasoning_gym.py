@@ -9,7 +9,7 @@ pytest.importorskip(
 from rljax.tasks import ReasoningGymTask, get_task
 
 
-@pytest.mark.parametrize("name", ["chain_sum", "basic_arithmetic"])
+@pytest.mark.parametrize("name", ["chain_sum", "basic_arithmetic", "countdown", "gsm_symbolic"])
 def test_reference_accepted_perturbation_rejected(name):
   task = get_task(f"reasoning_gym:{name}")
   examples = task.generate(0, 5)
