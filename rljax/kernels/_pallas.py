@@ -80,13 +80,20 @@ def _check_blocks(blocks, platform):
 # ----------------------------------------------------------------------------- tile math
 
 
+def _dot(a, b, contract):
+  """fp32-accumulating 2-D matmul; fp32 operands at full precision (Triton defaults to TF32)."""
+  precision = lax.Precision.HIGHEST if a.dtype == jnp.float32 else None
+  return lax.dot_general(a, b, (contract, ((), ())), precision=precision,
+                         preferred_element_type=jnp.float32)
+
+
 def _logits_tile(h_ref, w_ref, rows, cols, *, nd, bd, inv_temp):
   """``[tn, tv]`` fp32 logits ``h[rows] @ w[:, cols] / T``, hidden axis in ``nd`` chunks."""
   acc = None
   for k in range(nd):  # static unroll: no dynamic lane offsets (Mosaic), pow2 loads (Triton)
     h = h_ref[rows, pl.ds(k * bd, bd)]
     w = w_ref[pl.ds(k * bd, bd), cols]
-    part = jnp.dot(h, w, preferred_element_type=jnp.float32)
+    part = _dot(h, w, ((1,), (0,)))
     acc = part if acc is None else acc + part
   return acc * inv_temp
 
@@ -168,7 +175,7 @@ def _dh_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dh_ref, *
     dz = _tile_dz(l, cols, *row_stats, inv_temp).astype(w_ref.dtype)
     for k in range(nd):
       w = w_ref[pl.ds(k * bd, bd), cols_sl]  # [bd, tv]
-      upd = lax.dot_general(dz, w, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
+      upd = _dot(dz, w, ((1,), (1,)))
       dh_ref[:, pl.ds(k * bd, bd)] += upd
 
   if style == "grid":
@@ -201,7 +208,7 @@ def _dw_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dw_ref, *
     dz = _tile_dz(l, cols, *row_stats, inv_temp).astype(h_ref.dtype)
     for k in range(nd):
       h = h_ref[rows, pl.ds(k * bd, bd)]  # [tn, bd]
-      upd = lax.dot_general(h, dz, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+      upd = _dot(h, dz, ((0,), (0,)))
       dw_ref[pl.ds(k * bd, bd), :] += upd
 
   if style == "grid":

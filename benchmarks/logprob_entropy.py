@@ -1,0 +1,192 @@
+"""Benchmark: fused log-prob + entropy, naive jnp vs chunked XLA vs Pallas (fwd + bwd).
+
+Measures ``jax.grad`` of ``sum(logp) + 0.01 * sum(entropy)`` w.r.t. hidden and weight at
+Qwen2.5-0.5B unembedding shapes (D = 896, V = 151,936; N = 2048 tokens on CPU, 8192 on
+GPU/TPU) for
+
+* ``naive``: materialised ``[N, V]`` logits, ``log_softmax`` + entropy (what peers do),
+* ``xla``: :func:`rljax.kernels.fused_linear_logprobs_and_entropy` with ``impl="xla"``,
+* ``pallas``: the same with ``impl="pallas"`` (GPU/TPU only; CPU has interpret mode only,
+  far too slow at these shapes),
+
+and the bare ``hidden @ weight`` matmul as the physical floor. Each implementation runs in a
+fresh subprocess (wall time = median of ``--runs`` after ``--warmup``; XLA's compiled
+``temp_size_in_bytes``; peak RSS of the process on CPU, ``memory_stats()`` peak on GPU/TPU).
+Prints one markdown table with the machine.
+
+  python benchmarks/logprob_entropy.py                 # CPU defaults
+  python benchmarks/logprob_entropy.py --n 8192        # GPU/TPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def _parse():
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("--n", type=int, default=None, help="tokens (default 2048 CPU, 8192 GPU/TPU)")
+  p.add_argument("--d", type=int, default=896, help="hidden size (Qwen2.5-0.5B: 896)")
+  p.add_argument("--v", type=int, default=151_936, help="vocabulary (Qwen2.5: 151,936)")
+  p.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU/TPU)")
+  p.add_argument("--impls", default="naive,xla,pallas", help="comma-separated rows")
+  p.add_argument("--runs", type=int, default=3, help="timed runs (median reported)")
+  p.add_argument("--warmup", type=int, default=1, help="untimed runs after compilation")
+  p.add_argument("--block-tokens", type=int, default=None, help="BlockSizes.tokens")
+  p.add_argument("--block-vocab", type=int, default=None, help="BlockSizes.vocab")
+  p.add_argument("--block-hidden", type=int, default=None, help="BlockSizes.hidden (pallas)")
+  p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: one impl
+  return p.parse_args()
+
+
+def _machine(jax) -> str:
+  dev = jax.devices()[0]
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    cpu = names[0] if names else cpu
+  except OSError:
+    pass
+  return (
+      f"{dev.platform} ({dev.device_kind}), {os.cpu_count()} CPU cores ({cpu}), "
+      f"jax {jax.__version__}"
+  )
+
+
+def _child(args) -> dict:
+  """Run one implementation in this (fresh) process and return its measurements."""
+  import jax
+  import jax.numpy as jnp
+
+  from rljax.kernels import BlockSizes, default_block_sizes, fused_linear_logprobs_and_entropy
+
+  backend = jax.default_backend()
+  dtype = jnp.dtype(args.dtype)
+  n, d, v = args.n, args.d, args.v
+  k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+  hidden = jax.random.normal(k1, (n, d), dtype)
+  weight = (jax.random.normal(k2, (d, v), jnp.float32) * d**-0.5).astype(dtype)
+  targets = jax.random.randint(k3, (n,), 0, v)
+  jax.block_until_ready((hidden, weight, targets))
+  impl = args.child
+  blocks = None
+  if impl in ("xla", "pallas"):
+    base = default_block_sizes(impl, backend)
+    blocks = BlockSizes(
+        tokens=args.block_tokens or base.tokens,
+        vocab=args.block_vocab or base.vocab,
+        hidden=args.block_hidden or base.hidden,
+    )
+
+  if impl == "matmul":
+    fn = jax.jit(lambda h, w: jnp.dot(h, w, preferred_element_type=jnp.float32))
+  else:
+    lib_impl = "reference" if impl == "naive" else impl
+
+    def loss(h, w):
+      logp, ent = fused_linear_logprobs_and_entropy(
+          h, w, targets, impl=lib_impl, block_sizes=blocks
+      )
+      return jnp.sum(logp) + 0.01 * jnp.sum(ent)
+
+    fn = jax.jit(jax.grad(loss, (0, 1)))
+  t0 = time.perf_counter()
+  compiled = fn.lower(hidden, weight).compile()
+  compile_s = time.perf_counter() - t0
+  temp = compiled.memory_analysis().temp_size_in_bytes
+  for _ in range(args.warmup):
+    jax.block_until_ready(compiled(hidden, weight))
+  times = []
+  for _ in range(args.runs):
+    t0 = time.perf_counter()
+    jax.block_until_ready(compiled(hidden, weight))
+    times.append(time.perf_counter() - t0)
+  if backend == "cpu":
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    peak_kind = "peak RSS"
+  else:
+    stats = jax.devices()[0].memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use", float("nan"))
+    peak_kind = "device peak"
+  return dict(
+      impl=impl, time_s=statistics.median(times), times=times, temp=temp, peak=peak,
+      peak_kind=peak_kind, compile_s=compile_s, blocks=None if blocks is None else vars(blocks),
+      machine=_machine(jax), backend=backend,
+  )
+
+
+def _run_child(args, impl) -> dict:
+  cmd = [sys.executable, os.path.abspath(__file__), "--child", impl]
+  for flag in ("n", "d", "v", "dtype", "runs", "warmup", "block_tokens", "block_vocab",
+               "block_hidden"):
+    value = getattr(args, flag)
+    if value is not None:
+      cmd += [f"--{flag.replace('_', '-')}", str(value)]
+  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  if out.returncode != 0:
+    raise RuntimeError(f"{impl} failed:\n{out.stderr[-4000:]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+  args = _parse()
+  if args.child is None or args.n is None or args.dtype is None:
+    import jax  # only to pick defaults for the backend
+
+    accelerated = jax.default_backend() != "cpu"
+    args.n = args.n or (8192 if accelerated else 2048)
+    args.dtype = args.dtype or ("bfloat16" if accelerated else "float32")
+  if args.child is not None:
+    print(json.dumps(_child(args)))
+    return
+  import jax
+
+  impls = [x for x in args.impls.split(",") if x]
+  if "pallas" in impls and jax.default_backend() == "cpu":
+    impls.remove("pallas")
+    print("pallas: skipped on CPU (interpret mode only; run on GPU/TPU)\n", file=sys.stderr)
+  results = {}
+  for impl in ["matmul", *impls]:
+    print(f"running {impl} ...", file=sys.stderr, flush=True)
+    results[impl] = _run_child(args, impl)
+  floor = results["matmul"]["time_s"]
+  naive = results.get("naive")
+  mib = 2**20
+  peak_kind = results["matmul"]["peak_kind"]
+  lines = [
+      f"Machine: {results['matmul']['machine']}",
+      f"Shapes: N={args.n}, D={args.d}, V={args.v}, {args.dtype}; fwd+bwd of "
+      f"sum(logp) + 0.01 sum(H) w.r.t. hidden and weight; median of {args.runs} runs after "
+      f"{args.warmup} warm-up, each implementation in a fresh process.",
+      "",
+      f"| impl | blocks (tokens x vocab) | time (ms) | x naive | x matmul floor | "
+      f"compiled temp (MiB) | temp vs naive | {peak_kind} (MiB) | {peak_kind} vs naive |",
+      "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for impl in ["matmul", *impls]:
+    r = results[impl]
+    blocks = "-" if r["blocks"] is None else f"{r['blocks']['tokens']} x {r['blocks']['vocab']}"
+    rel = {
+        key: "-" if naive is None else f"{r[key] / naive[key]:.1%}" for key in ("temp", "peak")
+    }
+    x_naive = "-" if naive is None else f"{r['time_s'] / naive['time_s']:.2f}x"
+    name = "hidden @ weight (floor)" if impl == "matmul" else impl
+    lines.append(
+        f"| {name} | {blocks} | {r['time_s'] * 1e3:.0f} | {x_naive} | "
+        f"{r['time_s'] / floor:.2f}x | {r['temp'] / mib:.0f} | {rel['temp']} | "
+        f"{r['peak'] / mib:.0f} | {rel['peak']} |"
+    )
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,387 @@
+"""Tests for rljax.kernels: fused log-prob + entropy (reference, chunked XLA, Pallas)."""
+
+import dataclasses
+import math
+
+import chex
+import hypothesis
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+from jax import export
+from jax.test_util import check_grads
+
+from rljax.kernels import (
+    BlockSizes,
+    fused_linear_logprobs_and_entropy,
+    fused_linear_logprobs_and_entropy_reference,
+    logprobs_and_entropy_reference,
+    token_logprobs_and_entropy,
+)
+from rljax.kernels import _logprob_entropy as le
+
+_ACCELERATED = jax.default_backend() in ("gpu", "cuda", "rocm", "tpu")
+_TINY = BlockSizes(tokens=16, vocab=128, hidden=16)  # pallas: pow2 (Triton) tiles
+_TPU_TINY = BlockSizes(tokens=16, vocab=128, hidden=128)
+
+
+def _inputs(shape, d, vocab, dtype=jnp.float32, seed=0):
+  """Random hidden ``[*shape, D]``, weight ``[D, V]``, targets and loss weights ``[*shape]``."""
+  k = jax.random.split(jax.random.key(seed), 5)
+  hidden = jax.random.normal(k[0], (*shape, d), jnp.float32).astype(dtype)
+  weight = (jax.random.normal(k[1], (d, vocab), jnp.float32) / math.sqrt(d) * 2).astype(dtype)
+  targets = jax.random.randint(k[2], shape, 0, vocab)
+  a = jax.random.uniform(k[3], shape, minval=-1.0, maxval=1.0)
+  b = jax.random.uniform(k[4], shape, minval=-1.0, maxval=1.0)
+  return hidden, weight, targets, a, b
+
+
+def _linear_value_and_grads(fn, hidden, weight, targets, a, b, **kw):
+  """Outputs and ``grad`` of ``sum(a * logp) + sum(b * H)`` w.r.t. hidden and weight."""
+
+  def loss(h, w):
+    logp, ent = fn(h, w, targets, **kw)
+    return jnp.sum(a * logp) + jnp.sum(b * ent), (logp, ent)
+
+  vg = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True))
+  (_, (logp, ent)), (dh, dw) = vg(hidden, weight)
+  return logp, ent, dh, dw
+
+
+def _logits_value_and_grads(fn, logits, targets, a, b, **kw):
+  def loss(x):
+    logp, ent = fn(x, targets, **kw)
+    return jnp.sum(a * logp) + jnp.sum(b * ent), (logp, ent)
+
+  (_, (logp, ent)), dx = jax.jit(jax.value_and_grad(loss, has_aux=True))(logits)
+  return logp, ent, dx
+
+
+def _assert_close(actual, desired, dtype):
+  tol = {jnp.float32: 1e-5, jnp.bfloat16: 3e-2}[dtype]
+  for x, y in zip(actual, desired):
+    assert x.shape == y.shape, (x.shape, y.shape)
+    np.testing.assert_allclose(
+        np.asarray(x, np.float32), np.asarray(y, np.float32), atol=tol, rtol=tol
+    )
+
+
+# ----------------------------------------------------------------------------- pallas
+
+
+class LogprobEntropyTest(parameterized.TestCase):
+  """The Pallas kernels, compiled: runs only where a GPU or TPU exists."""
+
+  INTERPRET = False
+
+  def setUp(self):
+    super().setUp()
+    if not self.INTERPRET and not _ACCELERATED:
+      self.skipTest("compiled Pallas needs a GPU or TPU; see LogprobEntropyInterpretTest")
+
+  def _plan(self, temperature, blocks, style="grid"):
+    backend = jax.default_backend()
+    platform = "cpu" if self.INTERPRET else ("tpu" if backend == "tpu" else "gpu")
+    if platform == "gpu":
+      style = "loop"  # GPU grid programs run concurrently: reductions must loop in-kernel
+    if platform == "tpu":
+      style, blocks = "grid", _TPU_TINY
+    return le._Plan(
+        impl="pallas", temperature=temperature, blocks=blocks, interpret=self.INTERPRET,
+        style=style, platform=platform,
+    )
+
+  def _fused(self, plan):
+    def fn(h, w, y):
+      lead = h.shape[:-1]
+      logp, ent = le._linear(plan, h.reshape(-1, h.shape[-1]), w, y.reshape(-1))
+      return logp.reshape(lead), ent.reshape(lead)
+
+    return fn
+
+  @parameterized.named_parameters(
+      # N = 18 and D = 24 are not multiples of the 16-tiles; V = 300 not of 128.
+      ("grid_style", (2, 9), 24, 300, 0.7, "grid"),
+      ("loop_style", (2, 9), 24, 300, 0.7, "loop"),
+  )
+  def test_fused_matches_reference(self, shape, d, vocab, temperature, style):
+    hidden, weight, targets, a, b = _inputs(shape, d, vocab)
+    plan = self._plan(temperature, _TINY, style)
+    got = _linear_value_and_grads(self._fused(plan), hidden, weight, targets, a, b)
+    want = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy_reference, hidden, weight, targets, a, b,
+        temperature=temperature,
+    )
+    _assert_close(got, want, jnp.float32)
+
+  def test_fused_bf16(self):
+    hidden, weight, targets, a, b = _inputs((20,), 32, 200, jnp.bfloat16, seed=1)
+    plan = self._plan(1.0, _TINY)
+    got = _linear_value_and_grads(self._fused(plan), hidden, weight, targets, a, b)
+    want = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy_reference, hidden, weight, targets, a, b
+    )
+    self.assertEqual(got[0].dtype, jnp.float32)
+    self.assertEqual(got[2].dtype, jnp.bfloat16)
+    _assert_close(got, want, jnp.bfloat16)
+
+  def test_fused_large_odd_vocab(self):
+    # V = 50,257 (GPT-2): 393 vocab tiles of 128 with a 81-column tail, tiny N and D.
+    hidden, weight, targets, a, b = _inputs((3,), 16, 50_257, seed=2)
+    plan = self._plan(1.0, BlockSizes(tokens=16, vocab=4096, hidden=16))
+    got = _linear_value_and_grads(self._fused(plan), hidden, weight, targets, a, b)
+    want = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy_reference, hidden, weight, targets, a, b
+    )
+    _assert_close(got, want, jnp.float32)
+
+  def test_from_logits_with_masked_vocab(self):
+    k = jax.random.split(jax.random.key(3), 4)
+    logits = 3.0 * jax.random.normal(k[0], (2, 5, 200))
+    logits = logits.at[..., 10:60].set(-jnp.inf)  # masked vocabulary entries
+    targets = jax.random.randint(k[1], (2, 5), 60, 200)
+    a, b = jax.random.normal(k[2], (2, 5)), jax.random.normal(k[3], (2, 5))
+    plan = self._plan(1.3, _TINY)
+
+    def fn(x, y):
+      logp, ent = le._from_logits(plan, x.reshape(-1, x.shape[-1]), y.reshape(-1))
+      return logp.reshape(y.shape), ent.reshape(y.shape)
+
+    got = _logits_value_and_grads(fn, logits, targets, a, b)
+    want = _logits_value_and_grads(
+        logprobs_and_entropy_reference, logits, targets, a, b, temperature=1.3
+    )
+    for x in got:
+      self.assertTrue(bool(jnp.all(jnp.isfinite(x))))
+    _assert_close(got, want, jnp.float32)
+
+
+class LogprobEntropyInterpretTest(LogprobEntropyTest):
+  """The same kernels in Pallas interpret mode: runs everywhere, CI included."""
+
+  INTERPRET = True
+
+
+class PallasLoweringTest(parameterized.TestCase):
+  """The kernels lower for GPU (Triton) and TPU (Mosaic) from this CPU-only machine."""
+
+  @parameterized.parameters(
+      ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64)),
+      ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128)),
+  )
+  def test_lowers(self, platform, style, blocks):
+    plan = le._Plan(
+        impl="pallas", temperature=0.7, blocks=blocks, interpret=False, style=style,
+        platform="gpu" if platform == "cuda" else platform,
+    )
+
+    def loss(h, w, y):
+      logp, ent = le._linear(plan, h, w, y)
+      return jnp.sum(logp) + 0.01 * jnp.sum(ent)
+
+    n, d, vocab = 100, 896, 1000  # Qwen2.5-0.5B width; N and V not multiples of the tiles
+    args = (
+        jax.ShapeDtypeStruct((n, d), jnp.bfloat16),
+        jax.ShapeDtypeStruct((d, vocab), jnp.bfloat16),
+        jax.ShapeDtypeStruct((n,), jnp.int32),
+    )
+    checks = [
+        export.DisabledSafetyCheck.custom_call("__gpu$xla.gpu.triton"),
+        export.DisabledSafetyCheck.custom_call("tpu_custom_call"),
+    ]
+    exported = export.export(
+        jax.jit(jax.value_and_grad(loss, (0, 1))), platforms=[platform], disabled_checks=checks
+    )(*args)
+    target = "__gpu$xla.gpu.triton" if platform == "cuda" else "tpu_custom_call"
+    self.assertEqual(exported.mlir_module().count(target), 3)  # fwd, dh and dW kernels
+
+
+# ----------------------------------------------------------------------------- chunked XLA
+
+
+class XlaLogprobEntropyTest(parameterized.TestCase):
+  """The chunked XLA path (the CPU default) against the reference."""
+
+  @parameterized.named_parameters(
+      ("odd_everything", (3, 7), 24, 300, 0.7, BlockSizes(tokens=8, vocab=128)),
+      ("gpt2_vocab", (6,), 8, 50_257, 1.0, BlockSizes(tokens=4, vocab=2048)),
+      ("qwen_like_odd", (2, 2), 8, 151_643, 1.5, BlockSizes(tokens=4, vocab=8192)),
+  )
+  def test_fused_matches_reference(self, shape, d, vocab, temperature, blocks):
+    hidden, weight, targets, a, b = _inputs(shape, d, vocab)
+    got = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy, hidden, weight, targets, a, b,
+        temperature=temperature, impl="xla", block_sizes=blocks,
+    )
+    want = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy, hidden, weight, targets, a, b,
+        temperature=temperature, impl="reference",
+    )
+    _assert_close(got, want, jnp.float32)
+
+  def test_fused_bf16(self):
+    hidden, weight, targets, a, b = _inputs((20,), 32, 300, jnp.bfloat16, seed=1)
+    got = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy, hidden, weight, targets, a, b, impl="xla",
+        block_sizes=BlockSizes(tokens=8, vocab=128),
+    )
+    want = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy_reference, hidden, weight, targets, a, b
+    )
+    self.assertEqual([x.dtype for x in got], [jnp.float32] * 2 + [jnp.bfloat16] * 2)
+    _assert_close(got, want, jnp.bfloat16)
+
+  def test_auto_is_xla_on_cpu(self):
+    plan = le._plan("auto", 1.0, None)
+    self.assertEqual(plan.impl, "pallas" if _ACCELERATED else "xla")
+
+  def test_from_logits_masked_vocab_and_bf16(self):
+    k = jax.random.split(jax.random.key(4), 4)
+    logits = 3.0 * jax.random.normal(k[0], (2, 3, 5000))
+    logits = logits.at[..., 100:3000].set(-jnp.inf)
+    targets = jax.random.randint(k[1], (2, 3), 3000, 5000)
+    a, b = jax.random.normal(k[2], (2, 3)), jax.random.normal(k[3], (2, 3))
+    for dtype in (jnp.float32, jnp.bfloat16):
+      x = logits.astype(dtype)
+      got = _logits_value_and_grads(
+          token_logprobs_and_entropy, x, targets, a, b, temperature=0.8, impl="xla"
+      )
+      want = _logits_value_and_grads(
+          token_logprobs_and_entropy, x, targets, a, b, temperature=0.8, impl="reference"
+      )
+      for y in got:
+        self.assertTrue(bool(jnp.all(jnp.isfinite(y))))
+      self.assertEqual(got[2].dtype, dtype)
+      _assert_close(got, want, dtype)
+
+  def test_check_grads(self):
+    hidden, weight, targets, a, b = _inputs((5,), 6, 40, seed=5)
+    blocks = BlockSizes(tokens=4, vocab=16)
+
+    def f(h, w):
+      logp, ent = fused_linear_logprobs_and_entropy(
+          h, w, targets, temperature=0.9, impl="xla", block_sizes=blocks
+      )
+      return jnp.sum(a * logp) + jnp.sum(b * ent)
+
+    check_grads(jax.jit(f), (hidden, weight), order=1, modes=("rev",), atol=2e-2, rtol=2e-2)
+
+  def test_temp_memory_far_below_materialised_logits(self):
+    n, d, vocab = 512, 64, 32_768
+    hidden, weight, targets, _, _ = _inputs((n,), d, vocab)
+
+    def temp_bytes(impl, blocks=None):
+      def loss(h, w):
+        logp, ent = fused_linear_logprobs_and_entropy(
+            h, w, targets, impl=impl, block_sizes=blocks
+        )
+        return jnp.sum(logp) + 0.01 * jnp.sum(ent)
+
+      compiled = jax.jit(jax.grad(loss, (0, 1))).lower(hidden, weight).compile()
+      return compiled.memory_analysis().temp_size_in_bytes
+
+    logits_bytes = n * vocab * 4  # 64 MiB
+    ours = temp_bytes("xla", BlockSizes(tokens=512, vocab=1024))
+    naive = temp_bytes("reference")
+    self.assertGreater(naive, logits_bytes)
+    # tiles are 2 MiB; dW's fp32 accumulator [D, V] is 8 MiB.
+    self.assertLess(ours, logits_bytes // 4)
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+_xla_token_fn = jax.jit(lambda x, y: token_logprobs_and_entropy(x, y, impl="xla"))
+
+
+class PropertiesTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_hand_worked_two_tokens(self):
+    # p = [1/4, 3/4]: H = -(1/4 log 1/4 + 3/4 log 3/4), logp(y = 1) = log 3/4.
+    logits = jnp.array([[0.0, math.log(3.0)], [0.0, 0.0]])
+    targets = jnp.array([1, 0])
+    fn = self.variant(lambda x, y: token_logprobs_and_entropy(x, y, impl="xla"))
+    logp, ent = fn(logits, targets)
+    h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    np.testing.assert_allclose(logp, [math.log(0.75), math.log(0.5)], atol=1e-6)
+    np.testing.assert_allclose(ent, [h, math.log(2.0)], atol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_uniform_is_log_v_and_one_hot_is_zero(self):
+    vocab = 50_257
+    uniform = jnp.full((1, vocab), 2.5)
+    peaked = jnp.zeros((1, vocab)).at[0, 7].set(60.0)
+    logits = jnp.concatenate([uniform, peaked])
+    targets = jnp.array([3, 7])
+    fn = self.variant(lambda x, y: token_logprobs_and_entropy(x, y, impl="xla"))
+    logp, ent = fn(logits, targets)
+    np.testing.assert_allclose(ent, [math.log(vocab), 0.0], atol=1e-4)
+    np.testing.assert_allclose(logp, [-math.log(vocab), 0.0], atol=1e-4)
+
+  @hypothesis.settings(max_examples=10, deadline=None)
+  @hypothesis.given(
+      scale=st.floats(0.0, 100.0), shift=st.floats(-1e4, 1e4), seed=st.integers(0, 2**16)
+  )
+  def test_entropy_bounds_and_finite(self, scale, shift, seed):
+    vocab = 1000
+    logits = scale * jax.random.normal(jax.random.key(seed), (4, vocab)) + shift
+    targets = jnp.arange(4)
+    logp, ent = _xla_token_fn(logits, targets)
+    self.assertTrue(bool(jnp.all(jnp.isfinite(logp)) & jnp.all(jnp.isfinite(ent))))
+    self.assertTrue(bool(jnp.all(ent >= 0.0)))
+    self.assertTrue(bool(jnp.all(ent <= math.log(vocab) + 1e-4)))
+    self.assertTrue(bool(jnp.all(logp <= 0.0)))
+    ref_logp, ref_ent = logprobs_and_entropy_reference(logits, targets)
+    np.testing.assert_allclose(ent, ref_ent, atol=2e-3, rtol=1e-4)
+    np.testing.assert_allclose(logp, ref_logp, atol=2e-3, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- API errors
+
+
+class ApiErrorsTest(parameterized.TestCase):
+
+  def test_shape_errors_name_the_argument(self):
+    h = jnp.zeros((2, 3, 8))
+    w = jnp.zeros((8, 10))
+    y = jnp.zeros((2, 3), jnp.int32)
+    with self.assertRaisesRegex(ValueError, "weight.shape"):
+      fused_linear_logprobs_and_entropy(h, jnp.zeros((10, 8)), y)
+    with self.assertRaisesRegex(ValueError, "targets shape"):
+      fused_linear_logprobs_and_entropy(h, w, jnp.zeros((2,), jnp.int32))
+    with self.assertRaisesRegex(ValueError, "targets must have an integer dtype"):
+      fused_linear_logprobs_and_entropy(h, w, jnp.zeros((2, 3)))
+    with self.assertRaisesRegex(ValueError, "weight must have shape"):
+      fused_linear_logprobs_and_entropy(h, jnp.zeros((8,)), y)
+    with self.assertRaisesRegex(ValueError, "impl must be one of"):
+      token_logprobs_and_entropy(jnp.zeros((2, 3, 10)), y, impl="cuda")
+    with self.assertRaisesRegex(ValueError, "temperature"):
+      token_logprobs_and_entropy(jnp.zeros((2, 3, 10)), y, temperature=0.0)
+    with self.assertRaisesRegex(ValueError, "hidden dtype"):
+      fused_linear_logprobs_and_entropy(h.astype(jnp.bfloat16), w, y)
+
+  def test_block_sizes_validated(self):
+    with self.assertRaisesRegex(ValueError, "BlockSizes.vocab"):
+      BlockSizes(vocab=0)
+    with self.assertRaisesRegex(ValueError, "BlockSizes.tokens"):
+      BlockSizes(tokens=2.5)
+    with self.assertRaises(dataclasses.FrozenInstanceError):
+      BlockSizes().vocab = 3  # frozen
+
+  def test_triton_block_sizes_must_be_powers_of_two(self):
+    plan = le._Plan(
+        impl="pallas", temperature=1.0, blocks=BlockSizes(tokens=48, vocab=128, hidden=64),
+        platform="gpu", style="loop",
+    )
+    with self.assertRaisesRegex(ValueError, "BlockSizes.tokens must be a power of two"):
+      jax.eval_shape(
+          lambda h, w, y: le._linear(plan, h, w, y),
+          jnp.zeros((4, 64)), jnp.zeros((64, 256)), jnp.zeros((4,), jnp.int32),
+      )
+
+
+if __name__ == "__main__":
+  absltest.main()
