@@ -400,21 +400,24 @@ class DPOJob(Job):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EvalJob:
-  """``rljax eval``: held-out accuracy / pass@k of a run folder or a HF checkpoint."""
+  """``rljax eval``: held-out accuracy / pass@k of the latest policy of a run folder."""
 
-  run_dir: str = "runs/latest"  # run folder whose latest checkpoint is evaluated
-  model: ModelSpec = dataclasses.field(default_factory=ModelSpec)  # used with model.hf_path
-  task: TaskSpec = dataclasses.field(default_factory=TaskSpec)
+  run_dir: str = "runs/cpu-tiny"  # run folder (its config.json gives the model and the task)
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+  num_eval: int | None = None  # held-out problems (default: the run's task.num_eval)
   seed: int = 0  # sampling seed
+
+  def __post_init__(self):
+    if self.num_eval is not None:
+      _require(self.num_eval > 0, "num_eval", f"must be > 0, got {self.num_eval}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ExportJob:
   """``rljax export``: write the latest policy of a run folder as a Hugging Face checkpoint."""
 
-  run_dir: str = "runs/latest"  # run folder to export
-  out: str = "runs/latest/hf"  # output folder (config.json + model.safetensors)
+  run_dir: str = "runs/cpu-tiny"  # run folder to export
+  out: str = "runs/cpu-tiny/hf"  # output folder (config.json, model.safetensors, tokenizer)
 
   def __post_init__(self):
     _require(bool(self.out), "out", "must be non-empty")

@@ -106,7 +106,7 @@ def make_tokenizer(task):
   """The character tokenizer of a synthetic task."""
   from rljax import tasks
 
-  return tasks.CharTokenizer.for_task(task)
+  return tasks.CharTokenizer.from_task(task)
 
 
 def setup(job: Job) -> Env:
@@ -364,7 +364,8 @@ def _rollout(model, prompt, prompt_mask, *, max_new_tokens, rng, temperature, to
                          max_new_tokens=max_new_tokens, rng=rng, temperature=temperature,
                          top_k=top_k, top_p=top_p, eos_id=eos_id, pad_id=pad_id,
                          num_samples=num_samples)
-  return jax.device_get((res.tokens, res.logprobs, res.mask, res.lengths))
+  out = jax.device_get((res.tokens, res.logprobs, res.mask))
+  return tuple(np.asarray(a)[:, :max_new_tokens] for a in out)
 
 
 @dataclasses.dataclass
@@ -388,7 +389,7 @@ def grpo_rollout(env: Env, model, s: int, round_: int, key) -> RolloutBatch:
   ex = env.train.batch(s, cfg.prompts_per_step, round_=round_)
   prompt, pmask = _data.encode_prompts(env.tok, [env.task.format_prompt(e) for e in ex],
                                        job.task.max_prompt_len)
-  tokens, logp, mask, lengths = _rollout(
+  tokens, logp, mask = _rollout(
       model, prompt, pmask, max_new_tokens=cfg.max_new_tokens,
       rng=jax.random.fold_in(key, round_), temperature=cfg.temperature, top_k=cfg.top_k,
       top_p=cfg.top_p, eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=cfg.group_size)
@@ -548,3 +549,246 @@ def run_grpo(job: GRPOJob) -> dict[str, Any]:
   params = grpo_phase(env, graphdef, params, rest)
   after = _eval_cached(env, "after", params, graphdef, rest)
   return _finish(env, before, after)
+
+
+# --------------------------------------------------------------------------------------------
+# PPO
+
+
+def ppo_phase(env: Env, graphdef, params, rest):
+  """PPO iterations with a value head (shared trunk or a separate critic); returns params."""
+  job, cfg = env.job, env.job.ppo
+  opt = make_optimizer(job.optim)
+  d_model = merge(graphdef, params, rest).config.d_model
+  tree = {"policy": params, "value_head": _steps.value_head_init(d_model, jax.random.key(0))}
+  if not cfg.shared_trunk:
+    tree["critic"] = jax.tree.map(jnp.copy, params)
+  state = place_state(TrainState.create(tree, opt, job.seed), env.mesh)
+  ref_params = params if cfg.kl_coef > 0 else None
+  n, lp, r = cfg.max_new_tokens, job.task.max_prompt_len, cfg.rows
+  mb = r // cfg.minibatches
+  statics = dict(graphdef=graphdef, rest=rest, critic_graphdef=graphdef, critic_rest=rest)
+  example = {"prompt": np.zeros((mb, lp), np.int32), "prompt_mask": np.ones((mb, lp), np.int32),
+             "tokens": np.zeros((mb, n), np.int32), "mask": np.ones((mb, n), np.int32),
+             **{k: np.zeros((mb, n), np.float32)
+                for k in ("old_logp", "old_values", "advantages", "returns")}}
+  step = jit_step(functools.partial(_steps.ppo_step, optimizer=opt, cfg=cfg, **statics),
+                  state, example, env.mesh)
+  values_fn = jax.jit(functools.partial(_steps.ppo_values, cfg=cfg, **statics))
+  ref_fn = jax.jit(functools.partial(_steps.sequence_logprobs, graphdef=graphdef, rest=rest,
+                                     temperature=cfg.temperature, impl=cfg.kernel_impl))
+  base_key = jax.random.key(job.seed + 2)
+
+  def iteration(state, s):
+    key = jax.random.fold_in(base_key, s)
+    t0 = time.perf_counter()
+    ex = env.train.batch(s, r)
+    prompt, pmask = _data.encode_prompts(env.tok, [env.task.format_prompt(e) for e in ex], lp)
+    model = merge(graphdef, state.params["policy"], rest)
+    tokens, _, mask = _rollout(model, prompt, pmask, max_new_tokens=n, rng=key,
+                                  temperature=cfg.temperature, top_k=None, top_p=None,
+                                  eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=1)
+    t_roll = time.perf_counter() - t0
+    mask = mask.astype(np.int32)
+    texts = _data.decode_completions(env.tok, tokens, mask)
+    rewards = env.task.rewards(ex, texts).astype(np.float32)
+    correct = np.asarray([env.task.is_correct(e, t) for e, t in zip(ex, texts)])
+    seq = {"prompt": prompt, "prompt_mask": pmask, "tokens": tokens, "mask": mask}
+    old_logp, old_v = (np.asarray(a) for a in values_fn(state.params, seq))
+    lengths = mask.sum(-1)
+    tok_r = np.zeros((r, n), np.float32)
+    tok_r[np.arange(r), np.maximum(lengths - 1, 0)] = rewards * (lengths > 0)
+    kl = 0.0
+    if cfg.kl_coef > 0:
+      d = (old_logp - np.asarray(ref_fn(ref_params, seq))) * mask
+      tok_r -= cfg.kl_coef * d
+      kl = float(d.sum() / max(mask.sum(), 1))
+    adv, ret = losses.gae(jnp.asarray(tok_r), jnp.asarray(old_v), jnp.asarray(mask),
+                          gamma=cfg.gamma, lam=cfg.lam)
+    if cfg.whiten_advantages:
+      adv = losses.whiten(adv, jnp.asarray(mask))
+    full = {**seq, "old_logp": old_logp, "old_values": old_v, "advantages": np.asarray(adv),
+            "returns": np.asarray(ret)}
+    ms = []
+    for e in range(cfg.epochs):
+      perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 10_000 + e), r))
+      for i in range(cfg.minibatches):
+        rows = perm[i * mb:(i + 1) * mb]
+        state, m = step(state, {k: v[rows] for k, v in full.items()})
+        ms.append(m)
+    metrics = _mean_metrics(ms)
+    metrics.update({"reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()),
+                    "accuracy": float(correct.mean()), "response_length": float(lengths.mean()),
+                    "kl": kl, "rollout_time": t_roll, "tokens": float(lengths.sum())})
+    return state, metrics
+
+  state = _run_phase(env, "ppo", state, cfg.steps, iteration)
+  return state.params["policy"]
+
+
+def run_ppo(job: PPOJob) -> dict[str, Any]:
+  """``rljax ppo``: SFT warm start, held-out accuracy, PPO, held-out accuracy."""
+  env = setup(job)
+  _prepare_run_dir(job)
+  graphdef, params, rest = init_policy(env)
+  params = _warm_start(env, job, graphdef, params, rest)
+  before = _eval_cached(env, "before", params, graphdef, rest)
+  params = ppo_phase(env, graphdef, params, rest)
+  after = _eval_cached(env, "after", params, graphdef, rest)
+  return _finish(env, before, after)
+
+
+# --------------------------------------------------------------------------------------------
+# DPO
+
+
+def build_preference_pairs(env: Env, model, *, num_pairs: int, samples_per_prompt: int,
+                           temperature: float, seed: int) -> dict[str, np.ndarray]:
+  """Preference pairs from the task: chosen = the reference solution, rejected = an incorrect
+  sample of ``model`` (problems where every sample is correct are skipped).
+
+  Returns:
+    ``prompt``/``prompt_mask`` ``[M, P]``, ``chosen``/``chosen_mask``,
+    ``rejected``/``rejected_mask`` ``[M, N]`` with M <= num_pairs.
+  """
+  from rljax import eval as rl_eval
+
+  job = env.job
+  ex = env.train.batch(0, num_pairs, round_=2_000)
+  comps = rl_eval.sample_completions(
+      model, env.task, env.tok, ex, num_samples=samples_per_prompt, temperature=temperature,
+      batch_size=min(64, num_pairs), max_prompt_len=job.task.max_prompt_len,
+      max_new_tokens=job.task.max_answer_len, rng=jax.random.key(seed))
+  keep_ex, rejected = [], []
+  for e, cs in zip(ex, comps):
+    wrong = [c for c in cs if not env.task.is_correct(e, c)]
+    if wrong:
+      keep_ex.append(e)
+      rejected.append(wrong[0])
+  if not keep_ex:
+    raise RuntimeError("DPO: every sampled completion was correct; no rejected completions")
+  b = _data.sft_batch(env.task, env.tok, keep_ex, job.task.max_prompt_len,
+                      job.task.max_answer_len)
+  rej, rej_mask = _data.encode_completions(env.tok, rejected, job.task.max_answer_len)
+  return {"prompt": b["prompt"], "prompt_mask": b["prompt_mask"], "chosen": b["tokens"],
+          "chosen_mask": b["mask"], "rejected": rej, "rejected_mask": rej_mask}
+
+
+def dpo_phase(env: Env, graphdef, params, rest):
+  """DPO on pairs built once (cached in the run folder); returns the trained params."""
+  job, cfg = env.job, env.job.dpo
+  path = os.path.join(job.run_dir, "dpo_pairs.npz")
+  if job.resume and os.path.exists(path):
+    pairs = dict(np.load(path))
+  else:
+    pairs = build_preference_pairs(env, merge(graphdef, params, rest), num_pairs=cfg.num_pairs,
+                                   samples_per_prompt=cfg.samples_per_prompt,
+                                   temperature=cfg.temperature, seed=job.seed + 3)
+    np.savez(path, **pairs)
+  m = pairs["prompt"].shape[0]
+  bs = cfg.batch_size
+  reps = -(-bs // m)  # tile tiny pair sets up to one batch
+  if reps > 1:
+    pairs = {k: np.concatenate([v] * reps) for k, v in pairs.items()}
+    m = pairs["prompt"].shape[0]
+  # Reference log-probs, computed once with the initial policy (padded to whole batches).
+  ref_fn = jax.jit(functools.partial(_steps.pair_logprobs, graphdef=graphdef, rest=rest))
+  pad = (-m) % bs
+  padded = {k: np.concatenate([v, v[:pad]]) for k, v in pairs.items()}
+  refs = [ref_fn(params, {k: v[i:i + bs] for k, v in padded.items()})
+          for i in range(0, m + pad, bs)]
+  pairs["ref_chosen"] = np.concatenate([np.asarray(c) for c, _ in refs])[:m]
+  pairs["ref_rejected"] = np.concatenate([np.asarray(r) for _, r in refs])[:m]
+  opt = make_optimizer(job.optim)
+  state = place_state(TrainState.create(params, opt, job.seed), env.mesh)
+  step = jit_step(functools.partial(_steps.dpo_step, graphdef=graphdef, rest=rest, optimizer=opt,
+                                    cfg=cfg), state, {k: v[:bs] for k, v in pairs.items()},
+                  env.mesh)
+  per_epoch = m // bs
+  base_key = jax.random.key(job.seed + 4)
+
+  def iteration(state, s):
+    epoch, i = divmod(s, per_epoch)
+    perm = np.asarray(jax.random.permutation(jax.random.fold_in(base_key, epoch), m))
+    rows = perm[i * bs:(i + 1) * bs]
+    state, metrics = step(state, {k: v[rows] for k, v in pairs.items()})
+    metrics = dict(jax.device_get(metrics))
+    metrics["num_pairs"] = float(m)
+    metrics["tokens"] = float(pairs["chosen_mask"][rows].sum() + pairs["rejected_mask"][rows].sum())
+    return state, metrics
+
+  state = _run_phase(env, "dpo", state, cfg.steps, iteration)
+  return state.params
+
+
+def run_dpo(job: DPOJob) -> dict[str, Any]:
+  """``rljax dpo``: SFT warm start, held-out accuracy, DPO, held-out accuracy."""
+  env = setup(job)
+  _prepare_run_dir(job)
+  graphdef, params, rest = init_policy(env)
+  params = _warm_start(env, job, graphdef, params, rest)
+  before = _eval_cached(env, "before", params, graphdef, rest)
+  params = dpo_phase(env, graphdef, params, rest)
+  after = _eval_cached(env, "after", params, graphdef, rest)
+  return _finish(env, before, after)
+
+
+# --------------------------------------------------------------------------------------------
+# eval / export of a finished run
+
+
+_JOB_TYPES = {"SFTJob": SFTJob, "GRPOJob": GRPOJob, "PPOJob": PPOJob, "DPOJob": DPOJob}
+
+
+def _from_dict(cls, d: dict[str, Any]):
+  """Rebuild a (nested) config dataclass from ``dataclasses.asdict`` output."""
+  kwargs = {}
+  hints = {f.name: f for f in dataclasses.fields(cls)}
+  for k, v in d.items():
+    if k not in hints:
+      continue
+    default = hints[k].default_factory() if hints[k].default_factory is not dataclasses.MISSING \
+        else hints[k].default
+    if dataclasses.is_dataclass(default) and isinstance(v, dict):
+      v = _from_dict(type(default), v)
+    elif isinstance(v, list):
+      v = tuple(v)
+    kwargs[k] = v
+  return cls(**kwargs)
+
+
+def load_run(run_dir: str) -> tuple[Job, Env, Any, Any, Any]:
+  """``(job, env, graphdef, params, rest)`` of a run folder's newest readable checkpoint."""
+  path = os.path.join(run_dir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"run_dir: no config.json in {run_dir!r}")
+  with open(path) as f:
+    d = json.load(f)
+  job = _from_dict(_JOB_TYPES[d.pop("job")], d)
+  job = dataclasses.replace(job, run_dir=run_dir, resume=True)
+  env = setup(job)
+  graphdef, params, rest = init_policy(env)
+  params = load_params(run_dir, params)
+  return job, env, graphdef, params, rest
+
+
+def run_eval(ej) -> dict[str, float]:
+  """``rljax eval``: evaluate a run folder's latest policy on held-out problems."""
+  job, env, graphdef, params, rest = load_run(ej.run_dir)
+  if ej.num_eval is not None:
+    diff = job.task.difficulty_kwargs()
+    env.held_out = env.task.generate(np.random.default_rng([job.task.eval_seed]), ej.num_eval,
+                                     **diff)
+  env.job = dataclasses.replace(job, eval=ej.eval)
+  return evaluate_policy(env, params, graphdef, rest, seed=ej.seed)
+
+
+def run_export(xj) -> str:
+  """``rljax export``: save a run's latest policy (and tokenizer) as a HF checkpoint folder."""
+  from rljax.models import hf
+
+  _, env, graphdef, params, rest = load_run(xj.run_dir)
+  hf.save_pretrained(merge(graphdef, params, rest), xj.out)
+  if hasattr(env.tok, "save"):
+    env.tok.save(xj.out)
+  return xj.out
