@@ -32,7 +32,7 @@ class Example:
   prompt: str
   answer: str
   solution: str
-  metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
   def __post_init__(self):
     for field in ("prompt", "answer", "solution"):

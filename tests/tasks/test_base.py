@@ -13,6 +13,7 @@ def test_example_fields_are_checked_and_frozen():
     Example(prompt="p", answer=1, solution="")
   with pytest.raises(AttributeError):
     ex.answer = "2"
+  assert len({ex, Example("p", "1", "<answer>1</answer>", {"k": 1})}) == 1  # hashable
 
 
 def test_as_rng():
