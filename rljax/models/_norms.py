@@ -53,7 +53,7 @@ class RMSNorm(nnx.Module):
     x32 = x.astype(jnp.float32)
     ms = jnp.mean(jnp.square(x32), axis=-1, keepdims=True)
     y = (x32 * jax.lax.rsqrt(ms + self.eps)).astype(dtype)
-    return _expand(self.scale.value.astype(dtype), y.ndim) * y
+    return _expand(self.scale[...].astype(dtype), y.ndim) * y
 
 
 class DyT(nnx.Module):
@@ -100,8 +100,8 @@ class DyT(nnx.Module):
     """Applies ``weight * tanh(alpha * x) + bias`` to ``x [..., D]``; returns ``[..., D]``."""
     chex.assert_axis_dimension(x, -1, self.num_features)
     dtype = self.dtype or x.dtype
-    y = jnp.tanh(self.alpha.value.astype(jnp.float32) * x.astype(jnp.float32))
-    y = _expand(self.weight.value.astype(jnp.float32), y.ndim) * y
+    y = jnp.tanh(self.alpha[...].astype(jnp.float32) * x.astype(jnp.float32))
+    y = _expand(self.weight[...].astype(jnp.float32), y.ndim) * y
     if self.bias is not None:
-      y = y + _expand(self.bias.value.astype(jnp.float32), y.ndim)
+      y = y + _expand(self.bias[...].astype(jnp.float32), y.ndim)
     return y.astype(dtype)

@@ -55,6 +55,7 @@ class TransformerConfig:
   qk_norm: bool = False              # per-head RMSNorm on q and k (Qwen3)
   rope_theta: float = 10_000.0
   rope_scaling: RopeScaling | None = None
+  max_position_embeddings: int = 4096  # informational (HF export); the cache sets the real limit
   # Delta-rule mixers (DeltaNet / Gated DeltaNet).
   delta_conv_size: int = 4           # causal depthwise short-conv kernel
   delta_output_gate: bool = True     # output RMSNorm gated by silu(linear(x))
@@ -309,7 +310,7 @@ class Transformer(nnx.Module):
 
     x_BTD = self.embed(tokens_BT).astype(cfg.dtype)
     if self.embed_scale is not None:
-      x_BTD = x_BTD * self.embed_scale.value.astype(cfg.dtype)
+      x_BTD = x_BTD * self.embed_scale[...].astype(cfg.dtype)
     new_cache = []
     for i, block in enumerate(self.layers):
       if cache is None:
@@ -326,8 +327,8 @@ class Transformer(nnx.Module):
   def lm_head_kernel(self) -> jax.Array:
     """The LM head ``W [D, V]`` (the embedding transposed when tied), in the parameter dtype."""
     if self.lm_head is None:
-      return self.embed.embedding.value.T
-    return self.lm_head.kernel.value
+      return self.embed.embedding[...].T
+    return self.lm_head.kernel[...]
 
   def logits(self, h_BTD: jax.Array) -> jax.Array:
     """fp32 logits ``h @ lm_head_kernel()``: ``[B, T, D]`` -> ``[B, T, V]``."""
