@@ -74,7 +74,9 @@ def _child(args) -> dict:
   n, d, v = args.n, args.d, args.v
   k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
   hidden = jax.random.normal(k1, (n, d), dtype)
-  weight = (jax.random.normal(k2, (d, v), jnp.float32) * d**-0.5).astype(dtype)
+  # jitted so that the [D, V] weight is created in one buffer (no init temporaries in the RSS)
+  init = lambda k: (jax.random.normal(k, (d, v), jnp.float32) * d**-0.5).astype(dtype)
+  weight = jax.jit(init)(k2)
   targets = jax.random.randint(k3, (n,), 0, v)
   jax.block_until_ready((hidden, weight, targets))
   impl = args.child
