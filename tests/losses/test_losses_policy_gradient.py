@@ -137,7 +137,7 @@ class ClipFractionTest(chex.TestCase):
     np.testing.assert_array_equal(frac, 0.0)
 
 
-_finite = dict(allow_nan=False, allow_infinity=False, width=32)
+_finite = dict(allow_nan=False, allow_infinity=False, width=32, allow_subnormal=False)
 
 
 @_SETTINGS
