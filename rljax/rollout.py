@@ -161,6 +161,8 @@ def sample_logits(
   chex.assert_rank(logits_BV, 2)
   b, v = logits_BV.shape
   _check_filters(top_k, top_p, v)
+  if top_p is not None and not isinstance(top_p, jax.Array) and top_p >= 1.0:
+    top_p = None  # the nucleus of mass 1 is everything
   if greedy is None:
     if isinstance(temperature, jax.Array):
       raise ValueError("temperature is traced: pass greedy=True/False explicitly")
@@ -260,6 +262,8 @@ def sampling_log_probs(
   """
   chex.assert_rank(logits_BV, 2)
   _check_filters(top_k, top_p, logits_BV.shape[-1])
+  if top_p is not None and not isinstance(top_p, jax.Array) and top_p >= 1.0:
+    top_p = None
   z_BV = logits_BV.astype(jnp.float32) / jnp.asarray(temperature, jnp.float32)
   order_BV = jnp.argsort(-z_BV, axis=-1, stable=True)
   zs_BV = jnp.take_along_axis(z_BV, order_BV, axis=-1)
@@ -317,8 +321,12 @@ def _batch_constraint(x: jax.Array, mesh: Mesh | None, batch_axis: Any) -> jax.A
   """Shards the leading (batch) axis of ``x`` over ``batch_axis`` of ``mesh`` (no-op without)."""
   if mesh is None or x.ndim == 0:
     return x
-  spec = P(batch_axis, *([None] * (x.ndim - 1)))
-  return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+  sharding = NamedSharding(mesh, P(batch_axis, *([None] * (x.ndim - 1))))
+  axes = batch_axis if isinstance(batch_axis, tuple) else (batch_axis,)
+  types = dict(zip(mesh.axis_names, mesh.axis_types))
+  if any(types[a] == jax.sharding.AxisType.Explicit for a in axes):
+    return jax.sharding.reshard(x, sharding)
+  return jax.lax.with_sharding_constraint(x, sharding)
 
 
 def rollout_core(
@@ -543,7 +551,12 @@ def generate(
     tokens_BP = np.pad(tokens_BP, ((0, 0), (pb - p, 0)), constant_values=pad_id)
     mask_BP = np.pad(mask_BP, ((0, 0), (pb - p, 0)))
   tokens_BP, mask_BP = tokens_BP.astype(np.int32), mask_BP.astype(np.bool_)
-  eos_E = None if eos_id is None else np.asarray(eos_id, np.int32).reshape(-1)
+  eos_E = None
+  if eos_id is not None:  # padded (repeating an id) to a multiple of 4 ids: a static shape
+    eos_E = np.asarray(eos_id, np.int32).reshape(-1)
+    if eos_E.size == 0:
+      raise ValueError("eos_id must be an id, a non-empty sequence of ids, or None")
+    eos_E = np.resize(eos_E, -(-eos_E.size // 4) * 4)
   graphdef, state = nnx.split(model)
   if mesh is not None:
     size = math.prod(mesh.shape[a] for a in (batch_axis if isinstance(batch_axis, tuple)
