@@ -12,6 +12,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from rljax.models._attention import Attention, RopeScaling
+from rljax.models._deep_delta import DeepDelta
+from rljax.models._deltanet import DeltaNet, GatedDeltaNet
 from rljax.models._norms import DyT, RMSNorm
 
 MIXERS = ("attention", "deltanet", "gated_deltanet")
@@ -49,6 +51,9 @@ class TransformerConfig:
   # Mixers: one of MIXERS per layer (hybrids allowed).
   mixers: str | tuple[str, ...] = "attention"
   residual: str = "add"              # "add" or "deep_delta" (arXiv 2601.00417)
+  deep_delta_value: str = "constant"  # Deep Delta v: "constant" or "linear" (Linear(x))
+  deep_delta_value_constant: float = 2.0  # the constant v (the authors' default)
+  deep_delta_beta_init: float = 1.0  # beta = 2 sigmoid(Linear(norm(x))) at init, in [0, 2]
   tie_embeddings: bool = False       # lm_head = embedding^T
   attention_bias: bool = False       # q/k/v projection biases (Qwen2)
   attention_out_bias: bool = False   # o projection bias (LLaMA / Qwen3 with attention_bias=True)
@@ -56,10 +61,11 @@ class TransformerConfig:
   rope_theta: float = 10_000.0
   rope_scaling: RopeScaling | None = None
   max_position_embeddings: int = 4096  # informational (HF export); the cache sets the real limit
-  # Delta-rule mixers (DeltaNet / Gated DeltaNet).
+  # Delta-rule mixers (DeltaNet / Gated DeltaNet): num_heads heads of head_dim (Dk = Dv).
   delta_conv_size: int = 4           # causal depthwise short-conv kernel
   delta_output_gate: bool = True     # output RMSNorm gated by silu(linear(x))
   delta_chunk_size: int = 64         # chunkwise-parallel chunk length
+  delta_mode: str = "chunk"          # "chunk" (WY/UT chunkwise) or "recurrent" (lax.scan)
   init_std: float = 0.02             # normal init of kernels and embeddings
   dtype: Any = jnp.float32           # activations / compute
   param_dtype: Any = jnp.float32
@@ -107,6 +113,12 @@ class TransformerConfig:
     object.__setattr__(self, "mixers", mixers)
     if self.residual not in RESIDUALS:
       raise ValueError(f"residual must be one of {RESIDUALS}, got {self.residual!r}")
+    if self.deep_delta_value not in ("constant", "linear"):
+      raise ValueError(
+          f"deep_delta_value must be 'constant' or 'linear', got {self.deep_delta_value!r}"
+      )
+    if not 0.0 <= self.deep_delta_beta_init <= 2.0:
+      raise ValueError(f"deep_delta_beta_init must be in [0, 2], got {self.deep_delta_beta_init}")
     if not self.rope_theta > 0:
       raise ValueError(f"rope_theta must be positive, got {self.rope_theta}")
     if self.rope_scaling is not None and not isinstance(self.rope_scaling, RopeScaling):
@@ -115,6 +127,8 @@ class TransformerConfig:
       raise ValueError(f"delta_conv_size must be >= 1, got {self.delta_conv_size}")
     if self.delta_chunk_size < 1:
       raise ValueError(f"delta_chunk_size must be >= 1, got {self.delta_chunk_size}")
+    if self.delta_mode not in ("chunk", "recurrent"):
+      raise ValueError(f"delta_mode must be 'chunk' or 'recurrent', got {self.delta_mode!r}")
     if not self.init_std > 0:
       raise ValueError(f"init_std must be positive, got {self.init_std}")
 
@@ -178,7 +192,13 @@ def _make_mixer(cfg: TransformerConfig, kind: str, rngs: nnx.Rngs) -> nnx.Module
 
 
 def _make_delta_mixer(cfg: TransformerConfig, kind: str, rngs: nnx.Rngs) -> nnx.Module:
-  raise NotImplementedError(f"mixer {kind!r} is not available yet")
+  cls = DeltaNet if kind == "deltanet" else GatedDeltaNet
+  return cls(
+      cfg.d_model, cfg.num_heads, cfg.head_dim, conv_size=cfg.delta_conv_size,
+      use_output_gate=cfg.delta_output_gate, norm_eps=cfg.norm_eps,
+      chunk_size=cfg.delta_chunk_size, mode=cfg.delta_mode, dtype=cfg.dtype,
+      param_dtype=cfg.param_dtype, kernel_init=nnx.initializers.normal(cfg.init_std), rngs=rngs,
+  )
 
 
 class Block(nnx.Module):
@@ -214,8 +234,12 @@ class Block(nnx.Module):
     return _residual(self.mlp_residual, x_BTD, h_BTD), cache
 
 
-def _make_deep_delta(cfg: TransformerConfig, rngs: nnx.Rngs) -> nnx.Module:
-  raise NotImplementedError("residual 'deep_delta' is not available yet")
+def _make_deep_delta(cfg: TransformerConfig, rngs: nnx.Rngs) -> DeepDelta:
+  return DeepDelta(
+      cfg.d_model, norm="rmsnorm", value=cfg.deep_delta_value,
+      value_constant=cfg.deep_delta_value_constant, beta_init=cfg.deep_delta_beta_init,
+      norm_eps=cfg.norm_eps, dtype=cfg.dtype, param_dtype=cfg.param_dtype, rngs=rngs,
+  )
 
 
 def _residual(module: nnx.Module | None, x_BTD: jax.Array, f_BTD: jax.Array) -> jax.Array:
