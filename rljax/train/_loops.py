@@ -139,7 +139,8 @@ def jit_step(fn: Callable, state: TrainState, batch: dict[str, Any], mesh) -> Ca
 
 
 def place_state(state: TrainState, mesh) -> TrainState:
-  return jax.device_put(state, tree_shardings(state, mesh))
+  """A copy of ``state`` placed by the rules table (a copy: the jitted steps donate it)."""
+  return jax.device_put(state, tree_shardings(state, mesh), may_alias=False)
 
 
 def _mean_metrics(ms: list[dict[str, Any]]) -> dict[str, float]:

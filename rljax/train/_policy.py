@@ -43,7 +43,7 @@ def apply_gradients(state: TrainState, grads: Any, optimizer: optax.GradientTran
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), \
-      optax.global_norm(grads)
+      optax.tree.norm(grads)
 
 
 def transformer_config(spec: ModelSpec, vocab_size: int):
@@ -65,7 +65,10 @@ def build_model(spec: ModelSpec, vocab_size: int, seed: int):
     from rljax.models import hf
     return hf.from_pretrained(spec.hf_path)
   from rljax.models import Transformer
-  return Transformer(transformer_config(spec, vocab_size), rngs=nnx.Rngs(seed))
+
+  cfg = transformer_config(spec, vocab_size)
+  # One compiled initialiser instead of an eager dispatch (and compile) per parameter.
+  return nnx.jit(lambda: Transformer(cfg, rngs=nnx.Rngs(seed)))()
 
 
 def split(model: nnx.Module) -> tuple[Any, Any, Any]:

@@ -38,7 +38,7 @@ class ShardingRules:
       (r"(embed|wte|tok)", 0),
       (r"(lm_head|head)", -1),
   )
-  fsdp_min_size: int = 2  # leaves with fewer elements stay replicated
+  fsdp_min_size: int = 256  # leaves with fewer elements stay replicated (norms, scalars)
 
 
 def make_mesh(cfg: MeshConfig, devices=None) -> Mesh:

@@ -1,0 +1,59 @@
+"""Mesh and rules table: FSDP puts about 1/8 of the parameter bytes on each device."""
+
+import jax
+import numpy as np
+from jax.sharding import PartitionSpec
+
+from rljax.train import MeshConfig, ModelSpec, OptimConfig, make_mesh, make_optimizer
+from rljax.train import partition_spec
+from rljax.train._loops import place_state
+from rljax.train._policy import TrainState, build_model, split
+
+
+def _bytes_per_device(tree):
+  per = {}
+  for x in jax.tree.leaves(tree):
+    for sh in x.addressable_shards:
+      per[sh.device] = per.get(sh.device, 0) + sh.data.nbytes
+  return per
+
+
+def test_fsdp_puts_an_eighth_of_the_bytes_on_each_device():
+  spec = ModelSpec(d_model=64, num_layers=2, num_heads=4, num_kv_heads=4, mlp_dim=128)
+  _, params, _ = split(build_model(spec, 64, seed=0))
+  opt = make_optimizer(OptimConfig())
+  mesh = make_mesh(MeshConfig(data=1, fsdp=8))
+  state = place_state(TrainState.create(params, opt, 0), mesh)
+  total = sum(x.nbytes for x in jax.tree.leaves(state.params))
+  per = _bytes_per_device(state.params)
+  assert len(per) == 8
+  for b in per.values():
+    assert abs(b / total - 1 / 8) < 0.02, (b, total)
+  per_opt = _bytes_per_device(state.opt_state)
+  total_opt = sum(x.nbytes for x in jax.tree.leaves(state.opt_state))
+  assert max(per_opt.values()) / total_opt < 1 / 8 + 0.02
+
+
+def test_data_parallel_replicates_parameters():
+  spec = ModelSpec(d_model=32, num_layers=1, num_heads=2, num_kv_heads=2, mlp_dim=64)
+  _, params, _ = split(build_model(spec, 32, seed=0))
+  mesh = make_mesh(MeshConfig(data=-1))
+  assert dict(mesh.shape) == {"data": 8, "fsdp": 1, "tensor": 1}
+  state = place_state(TrainState.create(params, make_optimizer(OptimConfig()), 0), mesh)
+  for x in jax.tree.leaves(state.params):
+    assert x.sharding.is_fully_replicated
+
+
+def test_rules_table():
+  mesh = make_mesh(MeshConfig(data=2, fsdp=2, tensor=2))
+  assert partition_spec("layers/0/attn/q_proj/kernel", (64, 128), mesh) == \
+      PartitionSpec("fsdp", "tensor")
+  assert partition_spec("layers/0/attn/o_proj/kernel", (128, 64), mesh) == \
+      PartitionSpec("tensor", "fsdp")
+  assert partition_spec("embed/embedding", (100, 64), mesh) == PartitionSpec("tensor", "fsdp")
+  assert partition_spec("embed/embedding", (99, 64), mesh) == PartitionSpec(None, "fsdp")
+  assert partition_spec("final_norm/scale", (64,), mesh) == PartitionSpec()
+  assert partition_spec("count", (), mesh) == PartitionSpec()
+  # A dimension that does not divide stays replicated.
+  assert partition_spec("mlp/up/kernel", (63, 33), mesh) == PartitionSpec(None, None)
+  np.testing.assert_equal(mesh.devices.shape, (2, 2, 2))
