@@ -4,8 +4,14 @@ import jax
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from rljax.train import MeshConfig, ModelSpec, OptimConfig, make_mesh, make_optimizer
-from rljax.train import partition_spec
+from rljax.train import (
+  MeshConfig,
+  ModelSpec,
+  OptimConfig,
+  make_mesh,
+  make_optimizer,
+  partition_spec,
+)
 from rljax.train._loops import place_state
 from rljax.train._policy import TrainState, build_model, split
 

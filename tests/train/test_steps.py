@@ -3,12 +3,10 @@
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rljax.train import GRPOConfig, MeshConfig, OptimConfig, make_mesh, make_optimizer
-from rljax.train import _steps
+from rljax.train import GRPOConfig, MeshConfig, OptimConfig, _steps, make_mesh, make_optimizer
 from rljax.train._loops import jit_step, place_state
 from rljax.train._policy import TrainState, build_model, split
 
