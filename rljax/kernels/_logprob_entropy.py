@@ -111,9 +111,9 @@ def default_block_sizes(impl: str, backend: str | None = None) -> BlockSizes:
   """Block sizes tuned per implementation and backend (CPU numbers from the benchmark)."""
   backend = backend or jax.default_backend()
   if impl == "xla":
-    # 2 CPU cores, Qwen2.5-0.5B shapes: [2048 x 2048] fp32 tiles (16 MB) run the matmuls
-    # near peak while staying far below the [N, V] materialisation.
-    return BlockSizes(tokens=4096, vocab=2048)
+    # Tuned on 2 CPU cores at D = 896 (benchmarks/logprob_entropy.py): [512 x 2048] fp32
+    # tiles (4 MiB) keep the elementwise passes in cache and the matmuls near the floor.
+    return BlockSizes(tokens=512, vocab=2048)
   if backend == "tpu":
     return BlockSizes(tokens=256, vocab=512, hidden=256)
   if backend in ("gpu", "cuda", "rocm"):
