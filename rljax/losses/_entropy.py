@@ -60,7 +60,8 @@ def top_entropy_mask(entropy: jax.Array, mask: jax.Array, *, rho: float = 0.2) -
   r"""Keeps the top ``rho`` fraction of valid tokens by entropy, pooled over the whole batch.
 
   k = ceil(rho * n_valid) with n_valid = sum(mask); returns the mask of the k valid tokens with
-  the highest entropy (ties broken by flat position, earlier first, so exactly k are kept).
+  the highest entropy (ties broken by flat position, earlier first, so exactly k are kept; a NaN
+  entropy is never kept).
   ``rho = 1`` returns the mask itself. Multiply it into the per-token loss (and the aggregation
   mask, so a token-mean divides by the kept tokens). ``rho`` is read as the nearest fraction with
   denominator <= 10000, so ``rho=0.2`` keeps exactly ceil(n / 5).
@@ -82,21 +83,22 @@ def top_entropy_mask(entropy: jax.Array, mask: jax.Array, *, rho: float = 0.2) -
   valid_BT = mask.astype(bool)
   if frac == 1:
     return valid_BT
-  n_tokens = entropy.size
   valid_N = valid_BT.reshape(-1)
   h_N = jax.lax.stop_gradient(entropy).astype(_utils.compute_dtype(entropy)).reshape(-1)
-  # Sort by (invalid first-key, -entropy, position): valid tokens first, highest entropy first.
-  invalid_N = jnp.logical_not(valid_N).astype(jnp.int32)
-  neg_h_N = jnp.where(valid_N, -h_N, 0)
-  iota_N = jnp.arange(n_tokens, dtype=jnp.int32)
-  _, _, order_N = jax.lax.sort((invalid_N, neg_h_N, iota_N), num_keys=3, is_stable=True)
-  rank_N = jnp.zeros(n_tokens, jnp.int32).at[order_N].set(iota_N)
   # k = ceil(num * n / den) exactly in int32: n = q den + r, so k = q num + ceil(num r / den).
   n_valid = jnp.sum(valid_N, dtype=jnp.int32)
   num, den = frac.numerator, frac.denominator
   q, r = n_valid // den, n_valid % den
   k = q * num + (num * r + den - 1) // den
-  keep_N = valid_N & (rank_N < k)
+  # The k-th largest valid entropy is the threshold; keep everything above it, then the
+  # earliest (k - #above) tokens equal to it, so exactly k are kept even with ties.
+  score_N = jnp.where(valid_N, h_N, -jnp.inf)
+  threshold = -jnp.sort(-score_N)[jnp.maximum(k - 1, 0)]
+  above_N = valid_N & (score_N > threshold)
+  tie_N = valid_N & (score_N == threshold)
+  n_ties_kept = k - jnp.sum(above_N, dtype=jnp.int32)
+  keep_N = above_N | (tie_N & (jnp.cumsum(tie_N, dtype=jnp.int32) <= n_ties_kept))
+  keep_N = keep_N & (k > 0)
   return keep_N.reshape(entropy.shape)
 
 

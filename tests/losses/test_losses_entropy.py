@@ -89,6 +89,11 @@ class TopEntropyMaskTest(chex.TestCase):
     keep = self.variant(functools.partial(top_entropy_mask, rho=0.3))(entropy, mask)
     assert int(keep.sum()) == 3
 
+  def test_vmap_pools_per_slice(self):
+    entropy = jnp.array([[[0.1, 0.9], [0.5, 0.7]], [[0.3, 0.2], [0.8, 0.1]]])  # [N, B, T]
+    keep = jax.vmap(functools.partial(top_entropy_mask, rho=0.5))(entropy, jnp.ones((2, 2, 2)))
+    np.testing.assert_array_equal(keep, [[[0, 1], [0, 1]], [[1, 0], [1, 0]]])
+
   def test_all_masked_and_float_mask(self):
     entropy = jnp.array([[0.5, 0.2], [0.9, 0.1]])
     np.testing.assert_array_equal(
