@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax import test_util as jtu
 
 from rljax.losses import aggregate
 
@@ -48,6 +49,11 @@ class AggregateTest(chex.TestCase):
     poisoned = _LOSS.at[0, 2].set(jnp.nan).at[2, 0].set(jnp.inf)
     for mode in _MODES:
       np.testing.assert_array_equal(aggregate(poisoned, _MASK, mode), aggregate(_LOSS, _MASK, mode))
+
+  def test_check_grads(self):
+    for mode in _MODES:
+      f = lambda x, mode=mode: aggregate(x, _MASK, mode)
+      jtu.check_grads(f, (_LOSS / 10,), order=1, modes=["rev"], eps=1e-2)
 
   def test_float_weights(self):
     weights = jnp.array([[0.5, 1.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
