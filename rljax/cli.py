@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: rljax {sft,grpo,ppo,dpo,eval,export} [--preset NAME] [--help] [--field value ...]
+USAGE = """usage: rljax {{sft,grpo,ppo,dpo,eval,export}} [--preset NAME] [--help] [--field value ...]
 
   sft     supervised fine-tuning on a task's worked solutions
   grpo    SFT warm start + GRPO / DAPO (the main job; no arguments = the cpu-tiny demo)
