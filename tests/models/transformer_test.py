@@ -90,7 +90,7 @@ class ConfigTest(parameterized.TestCase):
 
 class TransformerTest(chex.TestCase):
 
-  @chex.variants(with_jit=True, without_jit=True)
+  @chex.variants(with_jit=True)
   def test_forward_shapes_and_hidden_contract(self):
     model = _model(tie_embeddings=True)
     graphdef, state = nnx.split(model)
