@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 from flax import nnx
+from jax.test_util import check_grads
 
 from rljax.models import (
     Attention,
@@ -87,6 +88,16 @@ class DotProductAttentionTest(chex.TestCase):
     v = jnp.ones((1, 3, 1, 2))
     o = dot_product_attention(q, k, v, jnp.zeros((1, 1, 3), jnp.bool_))
     np.testing.assert_array_equal(o, np.zeros((1, 1, 2, 2)))
+
+  def test_gradients(self):
+    rng = np.random.default_rng(2)
+    shapes = [(1, 2, 2, 2), (1, 3, 1, 2), (1, 3, 1, 2)]
+    q, k, v = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in shapes)
+    allowed = jnp.array([[[True, True, False], [True, False, True]]])
+    check_grads(
+        lambda q, k, v: dot_product_attention(q, k, v, allowed), (q, k, v), order=1,
+        modes=["rev"], atol=1e-2, rtol=1e-2,
+    )
 
   def test_gqa_equals_mha_with_repeated_kv(self):
     rng = np.random.default_rng(1)
