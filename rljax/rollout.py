@@ -129,6 +129,7 @@ def sample_logits(
     top_k: int | None = None,
     top_p: float | jax.Array | None = None,
     greedy: bool | None = None,
+    uniform_B: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   r"""Samples one token per row with one uniform per row; returns the tokens and their log-probs.
 
@@ -149,11 +150,12 @@ def sample_logits(
 
   Args:
     logits_BV: ``[B, V]`` logits (any float dtype; computed in fp32).
-    rng: a PRNG key.
+    rng: a PRNG key (unused when ``uniform_B`` is given, or greedy).
     temperature: > 0 scalar (Python or traced), or 0 (Python) for greedy.
     top_k: static int or None.
     top_p: float in (0, 1] (Python or traced) or None.
     greedy: force greedy (True) or sampling (False); None infers it from ``temperature == 0``.
+    uniform_B: optional ``[B]`` uniforms in [0, 1) to use instead of drawing them from ``rng``.
 
   Returns:
     ``(tokens [B] int32, logprobs [B] fp32)``.
@@ -177,7 +179,10 @@ def sample_logits(
     return tok_B, sel_B - lse_B
   temperature = jnp.asarray(temperature, jnp.float32)
   z_BV = logits_BV / temperature
-  u_B = jax.random.uniform(rng, (b,), jnp.float32)
+  if uniform_B is None:
+    uniform_B = jax.random.uniform(rng, (b,), jnp.float32)
+  chex.assert_shape(uniform_B, (b,))
+  u_B = uniform_B.astype(jnp.float32)
   if top_k is None and top_p is None:
     w_BV = jnp.exp(z_BV - jnp.max(z_BV, axis=-1, keepdims=True))
     tok_B = _inverse_cdf_index(w_BV, u_B)
@@ -352,8 +357,9 @@ def rollout_core(
 
   For each row r (prompt b = r // num_samples) and step n = 0, 1, ...:
     x_n ~ pi(. | prompt_b, x_{<n}), pi = :func:`sample_logits` of the model's logits,
-  with uniforms from ``fold_in(rng, n)``. The prompts are prefilled once (B rows) and the cache
-  is repeated ``num_samples`` times (cache leaves are batch-leading; scalar leaves are shared).
+  with the uniforms ``u[n, r] = jax.random.uniform(rng, (N, R))[n, r]``. The prompts are
+  prefilled once (B rows) and the cache is repeated ``num_samples`` times (cache leaves are
+  batch-leading; scalar leaves are shared).
   The loop stops when every row has emitted an EOS or after ``num_steps`` tokens; the work per
   step is one T = 1 ``model.decode`` and one sampling step. Compose it into a jitted program
   (``max_new_tokens``, ``greedy``, ``top_k``, ``num_samples``, ``mesh`` static).
@@ -416,10 +422,14 @@ def rollout_core(
   cache = jax.tree.map(constrain, cache)
   logits_RV, len_R = constrain(logits_BV), constrain(len_B)
 
+  # All the uniforms at once: one PRNG call site in the program (threefry is slow to compile).
+  u_NR = None if greedy else jax.random.uniform(rng, (n, r), jnp.float32)
+
   def sample(logits_RV, step):
+    u_R = None if greedy else jax.lax.dynamic_index_in_dim(u_NR, step, keepdims=False)
     return sample_logits(
-        logits_RV, jax.random.fold_in(rng, step), temperature=temperature, top_k=top_k,
-        top_p=top_p, greedy=greedy,
+        logits_RV, rng, temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy,
+        uniform_B=u_R,
     )
 
   def is_eos(tok_R):
