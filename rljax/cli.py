@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: rljax {{sft,grpo,ppo,dpo,eval,export}} [--preset NAME] [--help] [--field value ...]
+USAGE = """usage: rljax {{sft,grpo,ppo,dpo,eval,export}} [--preset NAME] [--help] [--field value]
 
   sft     supervised fine-tuning on a task's worked solutions
   grpo    SFT warm start + GRPO / DAPO (the main job; no arguments = the cpu-tiny demo)
@@ -50,6 +50,10 @@ def _format_eval(res: dict) -> str:
 
 def _report(result: dict, label: str) -> None:
   b, a = result["before"], result["after"]
+  if not a:
+    print(f"\n{label} done (task.num_eval = 0: no held-out evaluation); run folder: "
+          f"{result['run_dir']}")
+    return
   print(f"\n{label} held-out ({int(a.get('num_problems', 0))} problems, greedy unless "
         f"eval.num_samples > 1):")
   print(f"  before: {_format_eval(b)}")

@@ -153,7 +153,7 @@ class TaskSpec:
   difficulty: tuple[str, ...] = ()  # key=value pairs passed to generate(), e.g. k=2
   train_seed: int = 0  # seed of the training problem stream
   eval_seed: int = 10_000  # seed of the held-out problems (disjoint stream)
-  num_eval: int = 128  # held-out problems for before/after accuracy
+  num_eval: int = 128  # held-out problems for before/after accuracy (0 = no evaluation)
   max_prompt_len: int = 64  # prompt tokens (left-padded / truncated)
   max_answer_len: int = 48  # SFT target tokens / max new tokens at eval
 
@@ -161,7 +161,8 @@ class TaskSpec:
     _require(bool(self.name), "task.name", "must be non-empty")
     for kv in self.difficulty:
       _require("=" in kv, "task.difficulty", f"entries must be key=value, got {kv!r}")
-    _positive(self, "task", "num_eval", "max_prompt_len", "max_answer_len")
+    _nonneg(self, "task", "num_eval")
+    _positive(self, "task", "max_prompt_len", "max_answer_len")
 
   def difficulty_kwargs(self) -> dict[str, object]:
     out: dict[str, object] = {}

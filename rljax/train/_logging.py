@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,7 @@ class MetricsLogger:
     """Record ``metrics`` at ``step``; returns the float values written."""
     vals = {k: f for k, v in metrics.items() if (f := _to_float(v)) is not None}
     if force or step % self.cfg.every == 0:
-      rec = {"phase": self.phase, "step": int(step)}
+      rec = {"phase": self.phase, "step": int(step), "time": round(time.time(), 3)}
       rec.update({k: (v if math.isfinite(v) else None) for k, v in vals.items()})
       self._jsonl.write(json.dumps(rec) + "\n")
       self._jsonl.flush()

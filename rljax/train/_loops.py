@@ -233,6 +233,8 @@ def _load_eval(env: Env, key: str) -> dict[str, float] | None:
 
 
 def _eval_cached(env: Env, key: str, params, graphdef, rest) -> dict[str, float]:
+  if not env.held_out:
+    return {}
   res = _load_eval(env, key)
   if res is None:
     res = evaluate_policy(env, params, graphdef, rest, seed=env.job.seed + 7)

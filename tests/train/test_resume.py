@@ -13,7 +13,7 @@ CHILD = textwrap.dedent('''
   import numpy as np
   import jax
   from rljax.train import (GRPOJob, ModelSpec, TaskSpec, SFTConfig, GRPOConfig, OptimConfig,
-                           MeshConfig, CheckpointConfig, LogConfig, EvalConfig)
+                           MeshConfig, CheckpointConfig, LogConfig)
   from rljax.train import _loops
 
   run_dir, kill_at, resume, out = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4]
@@ -28,14 +28,13 @@ CHILD = textwrap.dedent('''
   job = GRPOJob(
       run_dir=run_dir, resume=resume, seed=3,
       model=ModelSpec(d_model=16, num_layers=1, num_heads=2, num_kv_heads=2, mlp_dim=32),
-      task=TaskSpec(difficulty=("k=1", "template=symbolic"), num_eval=4, max_prompt_len=40,
+      task=TaskSpec(difficulty=("k=1", "template=symbolic"), num_eval=0, max_prompt_len=40,
                     max_answer_len=12),
       sft=SFTConfig(steps=2, batch_size=4),
       sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=0, schedule="constant"),
       optim=OptimConfig(learning_rate=1e-2, warmup_steps=0, schedule="constant"),
       grpo=GRPOConfig(steps=5, prompts_per_step=2, group_size=2, max_new_tokens=12, epochs=2,
                       minibatches=2, advantage_scale="none", kernel_impl="dense"),
-      eval=EvalConfig(batch_size=4),
       mesh=MeshConfig(data=1), checkpoint=CheckpointConfig(every=2, keep=2),
       log=LogConfig(progress=False, tensorboard=False, plot=False))
   _loops.run_grpo(job)
