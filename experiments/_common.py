@@ -1,0 +1,247 @@
+"""Shared utilities of the experiment scripts: seeds, machine info, results, mesh, LM steps, plots.
+
+Every study trains ``S`` independent replicas (seeds, or seeds x task settings) of one
+architecture at once: the parameters are stacked on a leading replica axis and the step is
+``jax.vmap``-ed over it, so a study compiles once per architecture, not once per seed. The
+batch axis (axis 1, after the replica axis) is sharded over all devices of a
+``jax.sharding.Mesh`` (data parallel); parameters are replicated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from rljax.kernels import fused_linear_logprobs_and_entropy
+from rljax.models import Transformer, TransformerConfig
+from rljax.train import MeshConfig, OptimConfig, make_mesh, make_optimizer
+
+RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+BATCH_AXES = ("data", "fsdp")
+
+# --------------------------------------------------------------------------------------------
+# Machine, seeds, results
+
+
+def machine_info() -> dict[str, Any]:
+  """Where a study ran: host, CPU count, JAX backend and devices, library versions."""
+  import flax
+
+  devices = jax.devices()
+  return {
+      "host_platform": platform.platform(),
+      "python": platform.python_version(),
+      "cpu_count": os.cpu_count(),
+      "jax": jax.__version__,
+      "flax": flax.__version__,
+      "backend": jax.default_backend(),
+      "device_kind": devices[0].device_kind,
+      "num_devices": len(devices),
+      "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+      "utc_start": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+  }
+
+
+def results_dir(name: str, out: str | None) -> str:
+  """``out`` or ``experiments/results/<name>``, created."""
+  path = out or os.path.join(RESULTS_ROOT, name)
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
+def _jsonable(x: Any) -> Any:
+  if dataclasses.is_dataclass(x) and not isinstance(x, type):
+    return _jsonable(dataclasses.asdict(x))
+  if isinstance(x, dict):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, (np.ndarray, jax.Array)):
+    return _jsonable(np.asarray(x).tolist())
+  if isinstance(x, (np.floating, float)):
+    return None if not np.isfinite(x) else float(x)
+  if isinstance(x, (np.integer,)):
+    return int(x)
+  if isinstance(x, (str, int, bool)) or x is None:
+    return x
+  return str(x)
+
+
+def write_json(path: str, obj: Any) -> None:
+  """JSON with numpy / jax arrays as lists and non-finite floats as null."""
+  with open(path, "w") as f:
+    json.dump(_jsonable(obj), f, indent=1)
+    f.write("\n")
+
+
+def mean_std(x: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Mean and (population) std over ``axis``."""
+  a = np.asarray(x, dtype=np.float64)
+  return a.mean(axis=axis), a.std(axis=axis)
+
+
+def fmt_pm(values: Sequence[float], digits: int = 3) -> str:
+  """``"m +- s"`` over seeds (just ``m`` for one value)."""
+  m, s = mean_std(values)
+  if len(values) == 1:
+    return f"{float(m):.{digits}f}"
+  return f"{float(m):.{digits}f} +- {float(s):.{digits}f}"
+
+
+class Stopwatch:
+  """Wall time since construction."""
+
+  def __init__(self):
+    self.t0 = time.perf_counter()
+
+  def __call__(self) -> float:
+    return time.perf_counter() - self.t0
+
+
+# --------------------------------------------------------------------------------------------
+# Models, replicas, mesh
+
+
+def init_replicas(cfg: TransformerConfig, seeds: Sequence[int],
+                  patch: Callable[[Transformer, int], None] | None = None):
+  """``(graphdef, params [S, ...], rest [S, ...], one_params)`` for one model per seed.
+
+  ``patch(model, seed)`` may edit a fresh model in place before it is split (used to swap in
+  experiment-local modules). ``one_params`` is the first replica's unstacked parameters (for
+  the weight-decay mask, which looks at ranks).
+  """
+  splits = []
+  for s in seeds:
+    model = Transformer(cfg, rngs=nnx.Rngs(int(s)))
+    if patch is not None:
+      patch(model, int(s))
+    splits.append(nnx.split(model, nnx.Param, ...))
+  graphdef = splits[0][0]
+  params = jax.tree.map(lambda *xs: jnp.stack(xs), *[sp[1] for sp in splits])
+  rest = jax.tree.map(lambda *xs: jnp.stack(xs), *[sp[2] for sp in splits])
+  return graphdef, params, rest, splits[0][1]
+
+
+def count_params(one_params) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(one_params)))
+
+
+def data_mesh():
+  """A ``Mesh`` over all local devices, every device on the "data" axis."""
+  return make_mesh(MeshConfig())
+
+
+def replica_batch_sharding(mesh, ndim: int) -> NamedSharding:
+  """``[S, B, ...]``: replicas replicated, rows over ("data", "fsdp")."""
+  return NamedSharding(mesh, PartitionSpec(None, BATCH_AXES, *([None] * (ndim - 2))))
+
+
+def replicated(mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def adamw(lr: float, steps: int, warmup: int, weight_decay: float, one_params):
+  """The rljax AdamW (warm-up + cosine to 10%, clip 1.0, no decay on norms / DyT alpha)."""
+  cfg = OptimConfig(learning_rate=lr, warmup_steps=warmup, decay_steps=max(steps - warmup, 1),
+                    schedule="cosine", min_lr_ratio=0.1, weight_decay=weight_decay,
+                    grad_clip=1.0)
+  return cfg, make_optimizer(cfg, params=one_params)
+
+
+# --------------------------------------------------------------------------------------------
+# LM loss and steps
+
+
+def lm_loss(params, rest, graphdef, inputs_BT, targets_BT, weights_BT, impl: str = "auto"):
+  r"""Weighted next-token NLL ``-sum_t w_t log p(y_t | x_<=t) / sum_t w_t`` of one replica.
+
+  The log-probs come from ``rljax.kernels.fused_linear_logprobs_and_entropy`` on the final
+  hidden states (no ``[B, T, V]`` logits) with implementation ``impl``.
+  """
+  model = nnx.merge(graphdef, params, rest)
+  h_BTD, _ = model.forward_hidden(inputs_BT)
+  b, t, d = h_BTD.shape
+  logp, _ = fused_linear_logprobs_and_entropy(
+      h_BTD.reshape(b * t, d), model.lm_head_kernel(), targets_BT.reshape(b * t).astype(jnp.int32),
+      impl=impl)
+  w = weights_BT.reshape(b * t).astype(jnp.float32)
+  return -jnp.sum(logp.astype(jnp.float32) * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def lm_eval(params, rest, graphdef, inputs_BT, targets_BT, weights_BT):
+  """``(weighted NLL, weighted argmax accuracy)`` of one replica from dense fp32 logits."""
+  model = nnx.merge(graphdef, params, rest)
+  logits_BTV = model(inputs_BT)
+  logz_BTV = jax.nn.log_softmax(logits_BTV, axis=-1)
+  logp_BT = jnp.take_along_axis(logz_BTV, targets_BT[..., None].astype(jnp.int32), -1)[..., 0]
+  hit_BT = (jnp.argmax(logits_BTV, axis=-1) == targets_BT).astype(jnp.float32)
+  w = weights_BT.astype(jnp.float32)
+  denom = jnp.maximum(jnp.sum(w), 1.0)
+  return -jnp.sum(logp_BT * w) / denom, jnp.sum(hit_BT * w) / denom
+
+
+def make_steps(graphdef, optimizer: optax.GradientTransformation, mesh, *, impl: str = "auto"):
+  """Jitted, replica-vmapped ``train(params, opt, rest, x, y, w) -> (params, opt, loss [S])``
+  and ``evaluate(params, rest, x, y, w) -> (nll [S], acc [S])``; batches ``[S, B, T]`` sharded
+  on B, state donated."""
+
+  def one_train(params, opt_state, rest, x, y, w):
+    loss, grads = jax.value_and_grad(lm_loss)(params, rest, graphdef, x, y, w, impl)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  def one_eval(params, rest, x, y, w):
+    return lm_eval(params, rest, graphdef, x, y, w)
+
+  bsh = replica_batch_sharding(mesh, 3)
+  rep = replicated(mesh)
+  train = jax.jit(jax.vmap(one_train), in_shardings=(rep, rep, rep, bsh, bsh, bsh),
+                  out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
+  evaluate = jax.jit(jax.vmap(one_eval), in_shardings=(rep, rep, bsh, bsh, bsh),
+                     out_shardings=(rep, rep))
+  return train, evaluate
+
+
+def init_opt_state(optimizer: optax.GradientTransformation, params):
+  """Per-replica optimizer states, stacked like ``params``."""
+  return jax.vmap(optimizer.init)(params)
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+
+
+def plt():
+  """matplotlib.pyplot with the Agg backend."""
+  import matplotlib
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as pyplot
+
+  return pyplot
+
+
+def plot_band(ax, x, ys_SN, label: str, color=None, marker: str | None = None,
+              errorbars: bool = False, **kw):
+  """Mean over replicas (axis 0) as a line, +-1 std as a shaded band (or error bars)."""
+  m, s = mean_std(ys_SN, axis=0)
+  x = np.asarray(x)
+  if errorbars:
+    return ax.errorbar(x, m, yerr=s, label=label, color=color, marker=marker or "o",
+                       capsize=3, **kw)
+  (line,) = ax.plot(x, m, label=label, color=color, marker=marker, **kw)
+  ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.2, linewidth=0)
+  return line
