@@ -1,0 +1,586 @@
+"""Shared harness of the RL studies: warm-start SFT checkpoints, RL arms, pass@k evaluation.
+
+A study is a set of *arms* (config overrides of one base RL job) trained from one supervised
+warm start. Everything goes through the public ``rljax.train`` job API (``SFTJob``,
+``GRPOJob``, ``PPOJob`` run by ``run_sft`` / ``run_grpo`` / ``run_ppo``) and ``rljax.eval``:
+
+* :func:`sft_checkpoint` trains (or reuses) a supervised checkpoint. Its run folder is keyed
+  by a hash of the model / task / SFT config and the seed, so several studies (and every arm
+  of one study) share one checkpoint instead of re-training it.
+* :func:`grpo_arm` / :func:`ppo_arm` run one RL arm from a checkpoint (``model.init_from``).
+* :func:`sample_counts` draws n completions per problem and counts correct ones;
+  :func:`pass_curve` turns counts into the unbiased pass@k (Chen et al. 2021) averaged over
+  problems.
+* :func:`token_entropies` gives the policy's per-token entropy on its own samples.
+
+Run folders (checkpoints, metrics.jsonl) go under ``--workdir`` (default ``runs/experiments``,
+git-ignored); only ``experiments/results/<study>/`` is committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common
+
+from rljax.train import (
+  CheckpointConfig,
+  EvalConfig,
+  GRPOConfig,
+  GRPOJob,
+  LogConfig,
+  ModelSpec,
+  OptimConfig,
+  PPOConfig,
+  PPOJob,
+  SFTConfig,
+  SFTJob,
+  TaskSpec,
+  read_metrics,
+)
+
+DEFAULT_WORKDIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "runs", "experiments")
+
+# --------------------------------------------------------------------------------------------
+# Presets
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RLPreset:
+  """Everything an RL study varies with the machine: model, task, budgets, evaluation."""
+
+  model: ModelSpec
+  task: TaskSpec
+  sft: SFTConfig
+  sft_optim: OptimConfig
+  optim: OptimConfig  # the RL optimizer
+  grpo: GRPOConfig
+  ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+  seeds: tuple[int, ...] = (0,)  # RL seeds (one RL run per seed and arm)
+  sft_seed: int = 0  # the warm start every arm and seed starts from (the "base model")
+  eval_problems: int = 32  # held-out problems per evaluation
+  eval_samples: int = 8  # n samples per problem (pass@k for k <= n)
+  eval_temperature: float = 1.0
+  eval_batch: int = 16  # prompts per generation call
+  max_new_tokens: int = 64  # generation cap at evaluation
+
+  def __post_init__(self):
+    if not self.seeds:
+      raise ValueError("seeds: give at least one seed")
+    for n in ("eval_problems", "eval_samples", "eval_batch", "max_new_tokens"):
+      if getattr(self, n) <= 0:
+        raise ValueError(f"{n}: must be > 0, got {getattr(self, n)}")
+
+
+def arithmetic_task(k: str, *, num_eval: int = 64, max_prompt_len: int = 48,
+                    max_answer_len: int = 64, template: str = "compact") -> TaskSpec:
+  """An arithmetic_dag TaskSpec; ``k`` is ``"2"`` or an inclusive range ``"1,3"``."""
+  return TaskSpec(name="arithmetic_dag", difficulty=(f"k={k}", f"template={template}"),
+                  num_eval=num_eval, max_prompt_len=max_prompt_len,
+                  max_answer_len=max_answer_len)
+
+
+TINY_MODEL = ModelSpec(d_model=32, num_layers=1, num_heads=2, num_kv_heads=2, mlp_dim=64)
+CPU_MODEL = ModelSpec(d_model=64, num_layers=2, num_heads=4, num_kv_heads=4, mlp_dim=256)
+GPU_MODEL = ModelSpec(d_model=512, num_layers=8, num_heads=8, num_kv_heads=4, mlp_dim=2048,
+                      dtype="bfloat16")
+
+
+def arithmetic_preset(name: str) -> RLPreset:
+  """The shared arithmetic_dag preset of the GRPO/DAPO studies (smoke | cpu | gpu | tpu).
+
+  In-distribution problems have k in [1, 2] operations (compact template, mod 10); the SFT
+  warm start is the "base model" of the studies.
+  """
+  if name == "smoke":
+    return RLPreset(
+        model=TINY_MODEL, task=arithmetic_task("1", num_eval=8, max_prompt_len=32,
+                                              max_answer_len=32),
+        sft=SFTConfig(steps=4, batch_size=8),
+        sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=0, decay_steps=4),
+        optim=OptimConfig(learning_rate=1e-3, warmup_steps=0, schedule="constant"),
+        grpo=GRPOConfig(steps=2, prompts_per_step=2, group_size=4, max_new_tokens=32),
+        ppo=PPOConfig(steps=2, prompts_per_step=8, max_new_tokens=32, epochs=1),
+        seeds=(0,), eval_problems=4, eval_samples=4, eval_batch=4, max_new_tokens=32)
+  if name == "cpu":
+    return RLPreset(
+        model=CPU_MODEL, task=arithmetic_task("1,2", num_eval=64),
+        sft=SFTConfig(steps=800, batch_size=32),
+        sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=800,
+                              min_lr_ratio=0.05),
+        optim=OptimConfig(learning_rate=1e-3, warmup_steps=0, schedule="constant"),
+        grpo=GRPOConfig(steps=40, prompts_per_step=16, group_size=8, max_new_tokens=64),
+        ppo=PPOConfig(steps=40, prompts_per_step=64, max_new_tokens=64),
+        seeds=(0, 1), eval_problems=64, eval_samples=32, eval_batch=16, max_new_tokens=64)
+  if name in ("gpu", "tpu"):
+    return RLPreset(
+        model=GPU_MODEL, task=arithmetic_task("1,4", num_eval=256, max_prompt_len=96,
+                                              max_answer_len=128),
+        sft=SFTConfig(steps=3000, batch_size=128),
+        sft_optim=OptimConfig(learning_rate=1e-3, warmup_steps=100, decay_steps=3000),
+        optim=OptimConfig(learning_rate=1e-5, warmup_steps=5, schedule="constant"),
+        grpo=GRPOConfig(steps=200, prompts_per_step=64, group_size=8, max_new_tokens=128),
+        ppo=PPOConfig(steps=200, prompts_per_step=256, max_new_tokens=128, minibatches=4),
+        seeds=(0, 1, 2), eval_problems=256, eval_samples=256, eval_batch=16,
+        max_new_tokens=128)
+  raise ValueError(f"preset: unknown preset {name!r}; valid: smoke, cpu, gpu, tpu")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def parser(name: str, doc: str) -> argparse.ArgumentParser:
+  """The flags every RL study takes."""
+  p = argparse.ArgumentParser(prog=f"python experiments/{name}.py", description=doc)
+  p.add_argument("--preset", default="cpu", choices=("smoke", "cpu", "gpu", "tpu"),
+                 help="model / budget preset (smoke runs in seconds; cpu <= 20 min on 2 cores)")
+  p.add_argument("--seeds", type=int, nargs="*", default=None,
+                 help="override the preset's seeds")
+  p.add_argument("--out", default=None, help="results folder (default experiments/results/NAME)")
+  p.add_argument("--workdir", default=DEFAULT_WORKDIR,
+                 help="where run folders (checkpoints, metrics.jsonl) go")
+  p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
+  return p
+
+
+def apply_seeds(preset: RLPreset, seeds: Sequence[int] | None) -> RLPreset:
+  return preset if not seeds else dataclasses.replace(preset, seeds=tuple(int(s) for s in seeds))
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+
+
+def _log(progress: bool) -> LogConfig:
+  return LogConfig(every=1, tensorboard=False, progress=progress, plot=False)
+
+
+def _key(*objs: Any) -> str:
+  blob = json.dumps([_common._jsonable(o) for o in objs], sort_keys=True)
+  return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def _done_marker(run_dir: str) -> str:
+  return os.path.join(run_dir, "DONE.json")
+
+
+def _read_done(run_dir: str) -> dict[str, Any] | None:
+  p = _done_marker(run_dir)
+  if os.path.exists(p):
+    with open(p) as f:
+      return json.load(f)
+  return None
+
+
+def _write_done(run_dir: str, obj: dict[str, Any]) -> None:
+  _common.write_json(_done_marker(run_dir), obj)
+
+
+def sft_checkpoint(workdir: str, preset: RLPreset, seed: int | None = None, *,
+                   task: TaskSpec | None = None,
+                   steps: int | None = None, init_from: str | None = None,
+                   optim: OptimConfig | None = None, progress: bool = True) -> dict[str, Any]:
+  """Train (or reuse) a supervised checkpoint; returns ``{"run_dir", "after", "wall_s", ...}``.
+
+  The run folder is ``<workdir>/sft/<hash of model, task, SFT config, init_from>-s<seed>``, so
+  identical requests from different arms or studies reuse one finished run.
+  """
+  seed = preset.sft_seed if seed is None else seed
+  task = task or preset.task
+  sft = dataclasses.replace(preset.sft, steps=steps) if steps is not None else preset.sft
+  model = dataclasses.replace(preset.model, init_from=init_from)
+  optim = optim or dataclasses.replace(preset.sft_optim, decay_steps=max(sft.steps, 1))
+  run_dir = os.path.join(workdir, "sft", f"{_key(model, task, sft, optim)}-s{seed}")
+  done = _read_done(run_dir)
+  if done is not None:
+    return done
+  from rljax.train._loops import run_sft
+
+  job = SFTJob(run_dir=run_dir, seed=seed, overwrite=True, model=model, task=task, sft=sft,
+               optim=optim, log=_log(progress), checkpoint=CheckpointConfig(every=0, keep=1),
+               eval=EvalConfig(num_samples=1, temperature=0.0, batch_size=preset.eval_batch))
+  t = _common.Stopwatch()
+  res = run_sft(job)
+  out = {"run_dir": run_dir, "seed": seed, "before": res["before"], "after": res["after"],
+         "wall_s": t(), "config": job}
+  _write_done(run_dir, out)
+  return _read_done(run_dir)
+
+
+def grpo_arm(workdir: str, study: str, arm: str, preset: RLPreset, seed: int, init_from: str | None,
+             *, grpo: dict[str, Any] | None = None, task: TaskSpec | None = None,
+             progress: bool = True) -> dict[str, Any]:
+  """One GRPO / DAPO arm: ``preset.grpo`` with ``grpo`` overrides, from ``init_from``.
+
+  Returns ``{"run_dir", "before", "after", "metrics": [records], "wall_s", "config"}``; a
+  finished arm (same config) is reused.
+  """
+  cfg = dataclasses.replace(preset.grpo, **(grpo or {}))
+  job = GRPOJob(run_dir=os.path.join(workdir, study, f"{arm}-s{seed}"), seed=seed,
+                overwrite=True, model=dataclasses.replace(preset.model, init_from=init_from),
+                task=task or preset.task, sft=SFTConfig(steps=0), optim=preset.optim, grpo=cfg,
+                log=_log(progress), checkpoint=CheckpointConfig(every=0, keep=1),
+                eval=EvalConfig(num_samples=1, temperature=0.0, batch_size=preset.eval_batch))
+  return _run_cached(job, "grpo")
+
+
+def ppo_arm(workdir: str, study: str, arm: str, preset: RLPreset, seed: int, init_from: str | None,
+            *, ppo: dict[str, Any] | None = None, task: TaskSpec | None = None,
+            progress: bool = True) -> dict[str, Any]:
+  """One PPO arm (critic on a shared trunk), like :func:`grpo_arm`."""
+  cfg = dataclasses.replace(preset.ppo, **(ppo or {}))
+  job = PPOJob(run_dir=os.path.join(workdir, study, f"{arm}-s{seed}"), seed=seed,
+               overwrite=True, model=dataclasses.replace(preset.model, init_from=init_from),
+               task=task or preset.task, sft=SFTConfig(steps=0), optim=preset.optim, ppo=cfg,
+               log=_log(progress), checkpoint=CheckpointConfig(every=0, keep=1),
+               eval=EvalConfig(num_samples=1, temperature=0.0, batch_size=preset.eval_batch))
+  return _run_cached(job, "ppo")
+
+
+def _run_cached(job, kind: str) -> dict[str, Any]:
+  from rljax.train._loops import run_grpo, run_ppo
+
+  key = _key(job)
+  done = _read_done(job.run_dir)
+  if done is not None and done.get("key") == key:
+    done["metrics"] = read_metrics(job.run_dir)
+    return done
+  if os.path.isdir(job.run_dir):
+    import shutil
+
+    shutil.rmtree(job.run_dir)
+  t = _common.Stopwatch()
+  res = (run_grpo if kind == "grpo" else run_ppo)(job)
+  out = {"run_dir": job.run_dir, "key": key, "seed": job.seed, "before": res["before"],
+         "after": res["after"], "wall_s": t(), "config": job}
+  _write_done(job.run_dir, out)
+  out = _read_done(job.run_dir)
+  out["metrics"] = read_metrics(job.run_dir)
+  return out
+
+
+def curve(records: list[dict[str, Any]], key: str, phase: str | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+  """``(steps, values)`` of metric ``key`` in a run's metrics records (one phase if given)."""
+  rs = [r for r in records if key in r and (phase is None or r.get("phase") == phase)]
+  return (np.asarray([r["step"] for r in rs], np.int64),
+          np.asarray([r[key] for r in rs], np.float64))
+
+
+def smooth(x: np.ndarray, w: int) -> np.ndarray:
+  """Trailing moving average of width ``w`` (shorter at the start)."""
+  x = np.asarray(x, np.float64)
+  if w <= 1 or x.size == 0:
+    return x
+  c = np.cumsum(np.concatenate([[0.0], x]))
+  i = np.arange(1, x.size + 1)
+  lo = np.maximum(i - w, 0)
+  return (c[i] - c[lo]) / (i - lo)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def load_policy(run_dir: str):
+  """``(model, task, tokenizer, job)`` of a run folder's newest checkpoint."""
+  from rljax.train._loops import load_run
+  from rljax.train._policy import merge
+
+  job, env, graphdef, params, rest = load_run(run_dir)
+  return merge(graphdef, params, rest), env.task, env.tok, job
+
+
+def problems(task_spec: TaskSpec, n: int, seed: int | None = None, **difficulty) -> list[Any]:
+  """``n`` held-out problems of ``task_spec`` (its difficulty, overridden by ``difficulty``)."""
+  from rljax.tasks import get_task
+
+  diff = {**task_spec.difficulty_kwargs(), **difficulty}
+  seed = task_spec.eval_seed if seed is None else seed
+  return get_task(task_spec.name).generate(np.random.default_rng([seed]), n, **diff)
+
+
+def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperature: float,
+                  max_prompt_len: int, max_new_tokens: int, batch: int, seed: int
+                  ) -> dict[str, Any]:
+  """Correct-sample counts ``c [problems]`` out of ``n`` samples each, plus reward / format.
+
+  Returns:
+    ``{"n", "c": [P], "reward_mean", "format_ok"}``.
+  """
+  from rljax.eval import sample_completions
+  from rljax.tasks import extract_answer
+
+  comps = sample_completions(model, task, tok, list(examples), num_samples=n,
+                             temperature=temperature, batch_size=batch,
+                             max_prompt_len=max_prompt_len, max_new_tokens=max_new_tokens,
+                             rng=jax.random.key(seed))
+  c = np.asarray([sum(task.is_correct(e, t) for t in ts) for e, ts in zip(examples, comps)])
+  rewards = [task.reward(e, t) for e, ts in zip(examples, comps) for t in ts]
+  fmt = [extract_answer(t) is not None for ts in comps for t in ts]
+  return {"n": int(n), "c": c.astype(int).tolist(), "reward_mean": float(np.mean(rewards)),
+          "format_ok": float(np.mean(fmt))}
+
+
+def pass_ks(n: int) -> list[int]:
+  """Powers of two up to n (and n)."""
+  ks = [2 ** i for i in range(int(np.log2(n)) + 1)]
+  return ks if ks[-1] == n else [*ks, n]
+
+
+def pass_curve(n: int, c: Sequence[int], ks: Sequence[int]) -> list[float]:
+  """Unbiased pass@k averaged over problems, for each k (``rljax.eval.pass_at_k``)."""
+  from rljax.eval import pass_at_k
+
+  c_arr = np.asarray(c, np.int64)
+  return [float(np.mean(pass_at_k(n, c_arr, int(k)))) for k in ks]
+
+
+def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
+              *, n: int | None = None) -> dict[str, Any]:
+  """pass@k (k = powers of two up to n) of a run folder's policy on ``examples``."""
+  model, task, tok, job = load_policy(run_dir)
+  n = n or preset.eval_samples
+  res = sample_counts(model, task, tok, examples, n=n, temperature=preset.eval_temperature,
+                      max_prompt_len=job.task.max_prompt_len,
+                      max_new_tokens=preset.max_new_tokens, batch=preset.eval_batch, seed=seed)
+  ks = pass_ks(n)
+  res["ks"] = ks
+  res["pass"] = pass_curve(n, res["c"], ks)
+  return res
+
+
+def token_entropies(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
+                    temperature: float = 1.0) -> np.ndarray:
+  """Entropies ``H_t = -sum_v p log p`` (p = softmax(logits / T)) of every valid token the
+  policy samples for ``examples`` (one sample each), as a flat array."""
+  from rljax import rollout
+  from rljax.train import _data
+
+  model, task, tok, job = load_policy(run_dir)
+  lp = job.task.max_prompt_len
+  out = []
+  for s in range(0, len(examples), preset.eval_batch):
+    chunk = list(examples[s:s + preset.eval_batch])
+    prompt, pmask = _data.encode_prompts(tok, [task.format_prompt(e) for e in chunk], lp)
+    res = rollout.generate(model, prompt, pmask, max_new_tokens=preset.max_new_tokens,
+                           rng=jax.random.fold_in(jax.random.key(seed), s),
+                           temperature=temperature, eos_id=tok.eos_id, pad_id=tok.pad_id)
+    tokens = np.asarray(res.tokens)[:, :preset.max_new_tokens]
+    mask = np.asarray(res.mask)[:, :preset.max_new_tokens]
+    seq = jnp.concatenate([jnp.asarray(prompt), jnp.asarray(tokens)], axis=1).astype(jnp.int32)
+    attn = jnp.concatenate([jnp.asarray(pmask), jnp.asarray(mask)], axis=1).astype(jnp.int32)
+    logits = model(seq, attention_mask=attn)[:, lp - 1:lp - 1 + tokens.shape[1]]
+    logz = jax.nn.log_softmax(logits.astype(jnp.float32) / temperature, axis=-1)
+    ent = -jnp.sum(jnp.exp(logz) * logz, axis=-1)
+    out.append(np.asarray(ent)[mask.astype(bool)])
+  return np.concatenate(out) if out else np.zeros((0,))
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+def write_results(name: str, out: str | None, *, preset_name: str, preset: RLPreset,
+                  arms: dict[str, Any], summary: dict[str, Any], wall_s: float,
+                  extra: dict[str, Any] | None = None) -> str:
+  """``results.json``: study, preset (full config), seeds, machine, wall time, arms, summary."""
+  path = _common.results_dir(name, out)
+  for arm in arms.values():
+    for run in arm if isinstance(arm, list) else [arm]:
+      if isinstance(run, dict):
+        run.pop("metrics_full", None)
+  _common.write_json(os.path.join(path, "results.json"), {
+      "study": name, "preset": preset_name, "config": preset, "seeds": list(preset.seeds),
+      "machine": _common.machine_info(), "wall_time_s": wall_s,
+      "utc_end": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+      "summary": summary, "arms": arms, **(extra or {})})
+  return path
+
+
+def slim_metrics(records: list[dict[str, Any]], keys: Sequence[str]) -> dict[str, list[float]]:
+  """The per-step curves of ``keys`` (RL phase records only) as lists."""
+  out: dict[str, list[float]] = {"step": [r["step"] for r in records if "reward_mean" in r]}
+  for k in keys:
+    out[k] = [float(r.get(k, float("nan"))) for r in records if "reward_mean" in r]
+  return out
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  """A markdown table."""
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+  return "\n".join(lines)
+
+
+def write_readme(path: str, text: str) -> None:
+  with open(os.path.join(path, "README.md"), "w") as f:
+    f.write(text.rstrip() + "\n")
+
+
+def command(name: str, preset: str) -> str:
+  return f"python experiments/{name}.py --preset {preset}"
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# Study-local task variants (registered under new names so the job API can train on them)
+
+
+def register_task(name: str, cls: type) -> None:
+  """Make ``rljax.tasks.get_task(name)`` build ``cls()``.
+
+  rljax.tasks has no public registration hook yet, so this adds to its private name table
+  (a requested library change: ``rljax.tasks.register_task``).
+  """
+  from rljax.tasks import _registry
+
+  _registry._SYNTHETIC[name] = cls
+
+
+def run_arms(args, preset: RLPreset, study: str, arms: dict[str, dict[str, Any]],
+             eval_sets: dict[str, Sequence[Any]], *, n: int | None = None,
+             curve_keys: Sequence[str] = ("reward_mean", "accuracy", "entropy",
+                                          "response_length")) -> dict[str, Any]:
+  """GRPO arms (``{arm: GRPOConfig overrides}``) x seeds from the shared SFT warm start, each
+  evaluated with pass@k on every set of ``eval_sets``.
+
+  Returns:
+    ``{"sft": run info, "arms": {arm: [per-seed run info with "curves" and "eval"]}}`` where
+    ``eval[set] = {"n", "c", "ks", "pass", "reward_mean", "format_ok"}``.
+  """
+  progress = not args.no_progress
+  sft = sft_checkpoint(args.workdir, preset, progress=progress)
+  out: dict[str, Any] = {"sft": {k: v for k, v in sft.items() if k != "config"}, "arms": {}}
+  for arm, overrides in arms.items():
+    runs = []
+    for seed in preset.seeds:
+      rl = grpo_arm(args.workdir, study, arm, preset, seed, sft["run_dir"], grpo=overrides,
+                    progress=progress)
+      info = {k: v for k, v in rl.items() if k not in ("metrics", "config")}
+      info["overrides"] = overrides
+      info["curves"] = slim_metrics(rl["metrics"], curve_keys)
+      info["eval"] = {s: eval_pass(rl["run_dir"], preset, ex, seed + 100, n=n)
+                      for s, ex in eval_sets.items()}
+      runs.append(info)
+    out["arms"][arm] = runs
+  return out
+
+
+def arm_stat(runs: list[dict[str, Any]], set_name: str, k: int) -> tuple[float, float, list]:
+  """``(mean, std, values)`` over seeds of pass@k on one eval set."""
+  vals = [r["eval"][set_name]["pass"][r["eval"][set_name]["ks"].index(k)] for r in runs]
+  return float(np.mean(vals)), float(np.std(vals)), vals
+
+
+def pm(m: float, s: float, n_seeds: int, digits: int = 3) -> str:
+  return f"{m:.{digits}f}" if n_seeds == 1 else f"{m:.{digits}f} +- {s:.{digits}f}"
+
+
+def plot_curves(path: str, arms: dict[str, list[dict[str, Any]]], key: str, fname: str,
+                ylabel: str, window: int = 5) -> None:
+  """Training curve ``key`` of every arm: mean over seeds (moving average) +- std band."""
+  plt = _common.plt()
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for arm, runs in arms.items():
+    ys = [smooth(np.asarray(r["curves"][key], np.float64), window) for r in runs]
+    m = min(len(y) for y in ys)
+    if m == 0:
+      continue
+    _common.plot_band(ax, np.asarray(runs[0]["curves"]["step"][:m]),
+                      np.stack([y[:m] for y in ys]), label=arm)
+  ax.set_xlabel("RL step")
+  ax.set_ylabel(f"{ylabel} (moving avg {window})")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(os.path.join(path, fname), dpi=120)
+  plt.close(fig)
+
+
+def plot_pass(path: str, arms: dict[str, list[dict[str, Any]]], set_names: Sequence[str],
+              fname: str, base: dict[str, Any] | None = None) -> None:
+  """pass@k vs k (log2) of every arm per eval set, error bars = std over seeds."""
+  plt = _common.plt()
+  fig, axes = plt.subplots(1, len(set_names), figsize=(5 * len(set_names), 3.8), squeeze=False)
+  for ax, s in zip(axes[0], set_names):
+    if base is not None and s in base:
+      ax.plot(base[s]["ks"], base[s]["pass"], "k--", marker=".", label="base (SFT)")
+    for arm, runs in arms.items():
+      ks = runs[0]["eval"][s]["ks"]
+      vals = np.asarray([r["eval"][s]["pass"] for r in runs])
+      ax.errorbar(ks, vals.mean(0), yerr=vals.std(0), marker="o", capsize=3, label=arm)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(s.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(os.path.join(path, fname), dpi=120)
+  plt.close(fig)
+
+
+def setup_line(preset: RLPreset, preset_name: str, wall: float) -> str:
+  """The README "Setup" facts shared by the arithmetic GRPO studies."""
+  m = preset.model
+  g = preset.grpo
+  return (f"arithmetic_dag (compact template, mod 10, `{', '.join(preset.task.difficulty)}`); "
+          f"model {m.num_layers} layers x {m.d_model} ({m.norm}) from scratch; warm start SFT "
+          f"{preset.sft.steps} steps (seed {preset.sft_seed}); RL {g.steps} steps x "
+          f"{g.prompts_per_step} prompts x G={g.group_size}, lr {preset.optim.learning_rate}; "
+          f"pass@k from n={preset.eval_samples} samples at T={preset.eval_temperature} on "
+          f"{preset.eval_problems} held-out problems; {len(preset.seeds)} RL seed(s), mean +- "
+          f"std over seeds; preset `{preset_name}`, {wall / 60:.1f} min wall on "
+          f"{os.cpu_count()} CPU cores (a machine shared with other jobs).")
+
+
+__all__ = [
+  "RLPreset",
+  "apply_seeds",
+  "arithmetic_preset",
+  "arithmetic_task",
+  "arm_stat",
+  "command",
+  "curve",
+  "eval_pass",
+  "grpo_arm",
+  "load_policy",
+  "parser",
+  "pass_curve",
+  "pass_ks",
+  "plot_curves",
+  "plot_pass",
+  "pm",
+  "ppo_arm",
+  "problems",
+  "register_task",
+  "run_arms",
+  "sample_counts",
+  "setup_line",
+  "sft_checkpoint",
+  "slim_metrics",
+  "smooth",
+  "table",
+  "token_entropies",
+  "write_readme",
+  "write_results",
+]
