@@ -257,40 +257,47 @@ def init_policy(env: Env):
 
 
 def load_params(path: str, like):
-  """The params of the newest readable checkpoint of a run folder (any phase) or a phase dir."""
-  cands = []
+  """The policy params of the newest readable checkpoint of a run folder (RL phases first,
+  then SFT) or of one phase's checkpoint folder.
+
+  The restore target (optimizer-state structure, PPO value head) is rebuilt from the job
+  config stored in the checkpoint's metadata.
+  """
   ck_root = os.path.join(path, "checkpoints")
   if os.path.isdir(ck_root):
-    for phase in ("grpo", "ppo", "dpo", "sft"):
-      if os.path.isdir(os.path.join(ck_root, phase)):
-        cands.append(os.path.join(ck_root, phase))
+    cands = [os.path.join(ck_root, p) for p in ("grpo", "ppo", "dpo", "sft")
+             if os.path.isdir(os.path.join(ck_root, p))]
   else:
-    cands.append(path)
+    cands = [path]
   for d in cands:
     ck = Checkpointer(d)
-    steps = ck.steps()
-    if not steps:
+    got_meta = ck.restore_meta()
+    if got_meta is None:
+      ck.close()
       continue
-    meta = ck.restore_meta()
-    ck.close()
-    phase = (meta or ({}, 0))[0].get("phase", os.path.basename(d))
-    target = _abstract_state_for(phase, like)
-    ck = Checkpointer(d)
-    got = ck.restore(target)
+    meta = got_meta[0]
+    got = ck.restore(_abstract_state_for(meta, like))
     ck.close()
     if got is not None:
       params = got[0].params
-      return params["policy"] if phase == "ppo" else params
+      return params["policy"] if meta.get("phase") == "ppo" else params
   raise FileNotFoundError(f"model.init_from: no readable checkpoint under {path!r}")
 
 
-def _abstract_state_for(phase: str, like):
-  """A restore target whose params match the policy ``like`` (PPO nests a value head)."""
+def _abstract_state_for(meta: dict[str, Any], like):
+  """The restore target of a checkpoint whose policy params look like ``like``."""
+  cfg = meta.get("config", {})
+  phase = meta.get("phase", "sft")
+  key = "sft_optim" if phase == "sft" and "sft_optim" in cfg else "optim"
+  optim = _from_dict(OptimConfig, cfg.get(key, {}))
+  opt = make_optimizer(optim)
+  tree = like
   if phase == "ppo":
-    raise ValueError("model.init_from: initialising from a PPO run is not supported; "
-                     "export it with `rljax export` and use model.hf_path")
-  opt = make_optimizer(OptimConfig())
-  return jax.eval_shape(lambda p: TrainState.create(p, opt, 0), like)
+    d_model = cfg["model"]["d_model"]
+    tree = {"policy": like, "value_head": _steps.value_head_init(d_model, None)}
+    if not cfg.get("ppo", {}).get("shared_trunk", True):
+      tree["critic"] = like
+  return jax.eval_shape(lambda p: TrainState.create(p, opt, 0), tree)
 
 
 # --------------------------------------------------------------------------------------------
