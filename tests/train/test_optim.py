@@ -68,6 +68,6 @@ def test_grad_clipping():
   g = {"w": jnp.full((4,), 100.0)}
   state = opt.init(p)
   clipped, _ = optax.clip_by_global_norm(1.0).update(g, optax.EmptyState())
-  np.testing.assert_allclose(optax.global_norm(clipped), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(optax.tree.norm(clipped), 1.0, rtol=1e-6)
   upd, _ = opt.update(g, state, p)
   assert np.all(np.isfinite(upd["w"]))
