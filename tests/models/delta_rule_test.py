@@ -12,6 +12,7 @@ from absl.testing import parameterized
 from jax.test_util import check_grads
 
 from rljax.models._delta_rule import (
+    _unit_lower_inverse,
     delta_rule_chunkwise,
     delta_rule_recurrent,
     delta_rule_step,
@@ -150,6 +151,39 @@ class ChunkwiseMatchesRecurrentTest(chex.TestCase):
     self.assertTrue(np.isfinite(val) and np.all(np.isfinite(grad)))
     np.testing.assert_allclose(val, val_ref, **_TOL)
     np.testing.assert_allclose(grad, grad_ref, **_TOL)
+
+
+class SolverTest(chex.TestCase):
+
+  @parameterized.parameters(10, 48)  # one block (10 is not a multiple of 16); three blocks
+  def test_unit_lower_inverse(self, n):
+    rng = np.random.default_rng(n)
+    x = np.tril(0.2 * rng.normal(size=(2, n, n)), -1)
+    # Row 1: identical keys with beta = 1 (A = I + strict_tril(ones)); A^{-1} = I - subdiagonal.
+    x[1] = np.tril(np.ones((n, n)), -1)
+    t = np.asarray(jax.jit(_unit_lower_inverse)(jnp.asarray(x, jnp.float32)))
+    np.testing.assert_allclose(t[0], np.linalg.inv(x[0] + np.eye(n)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(t[1], np.eye(n) - np.eye(n, k=-1))
+    np.testing.assert_array_equal(np.triu(t, 1), 0.0)
+
+  def test_unit_lower_inverse_grad(self):
+    x = jnp.asarray(np.tril(np.random.default_rng(0).normal(size=(1, 5, 5)), -1), jnp.float32)
+    check_grads(jax.jit(_unit_lower_inverse), (x,), order=1, modes=("rev",), eps=1e-2, atol=2e-2)
+
+  def test_solve_triangular_solver_matches(self):
+    q, k, v, beta, g, s0 = _inputs(9, t=9, gated=True)
+
+    def loss(solver, q, k, v, beta, g, s0):
+      o, s = delta_rule_chunkwise(q, k, v, beta, g, s0, chunk_size=4, solver=solver)
+      return jnp.sum(jnp.sin(o)) + jnp.sum(s)
+
+    args = (q, k, v, beta, g, s0)
+    for solver in ("inverse", "solve_triangular"):
+      val, grads = jax.jit(jax.value_and_grad(functools.partial(loss, solver), range(6)))(*args)
+      if solver == "inverse":
+        want_val, want_grads = val, grads
+    np.testing.assert_allclose(val, want_val, **_TOL)
+    chex.assert_trees_all_close(grads, want_grads, **_TOL)
 
 
 class StepTest(chex.TestCase):

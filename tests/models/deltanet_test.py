@@ -80,14 +80,13 @@ class DeltaNetTest(parameterized.TestCase):
     # Row 0: 3 padded (junk) tokens then the 6 real ones; row 1 unpadded with 3 junk tokens cut.
     xp = jnp.concatenate([junk, x], axis=1)
     mask = jnp.concatenate([jnp.zeros((2, 3)), jnp.ones((2, 6))], axis=1).at[1, :3].set(1.0)
-    y_pad, _ = fwd(xp, mask)
-    y_ref, _ = fwd(x)
+    y_pad, c_pad = fwd(xp, mask, mixer.init_cache(2))
+    y_ref, c_ref = fwd(x, None, mixer.init_cache(2))
     np.testing.assert_allclose(y_pad[0, 3:], y_ref[0], **_TOL)
     # The cache after a padded prefill continues like the unpadded one.
-    _, c_pad = fwd(xp, mask, mixer.init_cache(2))
-    _, c_ref = fwd(x, None, mixer.init_cache(2))
     np.testing.assert_allclose(c_pad["state"][0], c_ref["state"][0], **_TOL)
     np.testing.assert_allclose(c_pad["conv"][0], c_ref["conv"][0], **_TOL)
+    self.assertFalse(np.allclose(c_pad["state"][1], c_ref["state"][1], **_TOL))
 
   @parameterized.parameters(DeltaNet, GatedDeltaNet)
   def test_causality(self, cls):
