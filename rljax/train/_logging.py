@@ -125,7 +125,13 @@ def plot_curves(run_dir: str, out: str | None = None) -> str | None:
       pts = [(r["step"], r[key]) for r in recs if r["phase"] == ph and r.get(key) is not None]
       if pts:
         x, y = zip(*pts)
-        ax.plot(x, y, label=ph, marker="." if len(pts) < 30 else None)
+        if len(pts) >= 30:  # raw curve faint, a moving average on top
+          (line,) = ax.plot(x, y, alpha=0.25)
+          w = max(len(pts) // 20, 3)
+          ys = np.convolve(np.asarray(y, float), np.ones(w) / w, mode="valid")
+          ax.plot(x[w - 1:], ys, color=line.get_color(), label=ph)
+        else:
+          ax.plot(x, y, label=ph, marker=".")
     ax.set_title(title)
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
