@@ -104,8 +104,8 @@ GPU_MODEL = ModelSpec(d_model=512, num_layers=8, num_heads=8, num_kv_heads=4, ml
 def arithmetic_preset(name: str) -> RLPreset:
   """The shared arithmetic_dag preset of the GRPO/DAPO studies (smoke | cpu | gpu | tpu).
 
-  In-distribution problems have k in [1, 2] operations (compact template, mod 10); the SFT
-  warm start is the "base model" of the studies.
+  In-distribution problems have k = 1 operation on CPU (k in [1, 4] on GPU / TPU), compact
+  template, mod 10; the SFT warm start is the "base model" of the studies.
   """
   if name == "smoke":
     return RLPreset(
@@ -119,14 +119,15 @@ def arithmetic_preset(name: str) -> RLPreset:
         seeds=(0,), eval_problems=4, eval_samples=4, eval_batch=4, max_new_tokens=32)
   if name == "cpu":
     return RLPreset(
-        model=CPU_MODEL, task=arithmetic_task("1,2", num_eval=64),
-        sft=SFTConfig(steps=800, batch_size=32),
-        sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=800,
+        model=CPU_MODEL, task=arithmetic_task("1", num_eval=64, max_prompt_len=40,
+                                             max_answer_len=48),
+        sft=SFTConfig(steps=400, batch_size=32),
+        sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=400,
                               min_lr_ratio=0.05),
         optim=OptimConfig(learning_rate=1e-3, warmup_steps=0, schedule="constant"),
-        grpo=GRPOConfig(steps=40, prompts_per_step=16, group_size=8, max_new_tokens=64),
-        ppo=PPOConfig(steps=40, prompts_per_step=64, max_new_tokens=64),
-        seeds=(0, 1), eval_problems=64, eval_samples=32, eval_batch=16, max_new_tokens=64)
+        grpo=GRPOConfig(steps=30, prompts_per_step=16, group_size=8, max_new_tokens=48),
+        ppo=PPOConfig(steps=30, prompts_per_step=64, max_new_tokens=48),
+        seeds=(0, 1), eval_problems=64, eval_samples=16, eval_batch=16, max_new_tokens=48)
   if name in ("gpu", "tpu"):
     return RLPreset(
         model=GPU_MODEL, task=arithmetic_task("1,4", num_eval=256, max_prompt_len=96,

@@ -38,7 +38,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, int]:
   if name == "smoke":
     return p, 2
   if name == "cpu":
-    return dataclasses.replace(p, eval_samples=128, eval_problems=32, eval_batch=4), 3
+    return dataclasses.replace(p, eval_samples=128, eval_problems=32, eval_batch=4), 2
   return dataclasses.replace(p, eval_samples=256), 6
 
 

@@ -36,7 +36,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
   if name == "smoke":
     return p, {"hard_k": 2, "n": 4}
   if name == "cpu":
-    return dataclasses.replace(p, eval_problems=32, eval_batch=4), {"hard_k": 3, "n": 256}
+    return dataclasses.replace(p, eval_problems=32, eval_batch=4), {"hard_k": 2, "n": 256}
   return p, {"hard_k": 6, "n": 256}
 
 

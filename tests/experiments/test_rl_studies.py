@@ -1,0 +1,124 @@
+"""The RL studies under experiments/: each smoke preset runs end to end and writes its results.
+
+One session-wide work folder holds the run folders, so the studies that share the arithmetic
+smoke preset (pass_at_k, entropy_minority, entropy_advantage, dapo_ablation) train their SFT
+warm start once.
+"""
+
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "experiments")
+sys.path.insert(0, EXPERIMENTS)
+
+STUDIES = ["pass_at_k", "entropy_minority", "entropy_advantage", "dapo_ablation", "sft_vs_rl",
+           "difficulty", "swe_rl"]
+SCHEMA = {"study", "preset", "config", "seeds", "machine", "wall_time_s", "summary", "arms"}
+FIGURES = {
+    "pass_at_k": ["pass_at_k.png"],
+    "entropy_minority": ["reward.png", "entropy_hist.png", "pass_at_k.png", "entropy_curve.png"],
+    "entropy_advantage": ["pass_at_k.png", "entropy_curve.png", "reward.png"],
+    "dapo_ablation": ["ablation.png", "train_accuracy.png", "entropy_curve.png"],
+    "sft_vs_rl": ["id_ood.png"],
+    "difficulty": ["bands.png", "transfer.png"],
+    "swe_rl": ["train_exact.png"],
+}
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp("rl_runs"))
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_smoke_preset_writes_results(name, workdir, tmp_path):
+  mod = importlib.import_module(name)
+  out = str(tmp_path / name)
+  path = mod.main(["--preset", "smoke", "--workdir", workdir, "--out", out, "--no-progress"])
+  assert path == out
+  with open(os.path.join(out, "results.json")) as f:
+    res = json.load(f)
+  assert SCHEMA <= set(res), SCHEMA - set(res)
+  assert res["study"] == name and res["preset"] == "smoke"
+  assert res["seeds"] == [0]
+  assert res["wall_time_s"] > 0
+  assert res["machine"]["cpu_count"] >= 1 and res["machine"]["jax"]
+  assert res["command"] == f"python experiments/{name}.py --preset smoke"
+  assert res["arms"] and res["summary"]
+  for fig in FIGURES[name]:
+    p = os.path.join(out, fig)
+    assert os.path.getsize(p) > 1000, fig
+    with open(p, "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  with open(os.path.join(out, "README.md")) as f:
+    readme = f.read()
+  for needle in ("Claim (paper)", "Setup:", "Verdict: not yet run", "| ", "](",
+                 f"python experiments/{name}.py --preset smoke"):
+    assert needle in readme, needle
+
+
+def test_pass_curve_hand_values():
+  import _rl as R
+
+  # n = 4, c = [0, 2, 4]: pass@1 = mean(0, 1/2, 1) = 1/2; pass@2 = mean(0, 1 - 1/6, 1) = 11/12.
+  np.testing.assert_allclose(R.pass_curve(4, [0, 2, 4], [1, 2, 4]), [0.5, 11 / 12, 2 / 3])
+  assert R.pass_ks(256) == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+  assert R.pass_ks(6) == [1, 2, 4, 6]
+
+
+def test_smooth_trailing_mean():
+  import _rl as R
+
+  np.testing.assert_allclose(R.smooth(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
+  np.testing.assert_allclose(R.smooth(np.array([1.0, 2.0]), 1), [1.0, 2.0])
+
+
+def test_curve_and_table():
+  import _rl as R
+
+  recs = [{"phase": "grpo", "step": 1, "reward_mean": 0.5}, {"phase": "sft", "step": 1},
+          {"phase": "grpo", "step": 2, "reward_mean": 1.0}]
+  steps, vals = R.curve(recs, "reward_mean", "grpo")
+  assert steps.tolist() == [1, 2] and vals.tolist() == [0.5, 1.0]
+  assert R.table(["a", "b"], [[1, 2]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+
+
+def test_presets_validate():
+  import _rl as R
+
+  for name in ("smoke", "cpu", "gpu", "tpu"):
+    p = R.arithmetic_preset(name)
+    assert p.grpo.rows % 8 == 0 and p.sft.batch_size % 8 == 0  # the 8-device test mesh
+  with pytest.raises(ValueError, match="preset"):
+    R.arithmetic_preset("nope")
+  with pytest.raises(ValueError, match="eval_samples"):
+    import dataclasses
+
+    dataclasses.replace(R.arithmetic_preset("smoke"), eval_samples=0)
+
+
+def test_exposure_task_mixes_templates():
+  difficulty = importlib.import_module("difficulty")
+  task = difficulty.ArithmeticExposure()
+  ex = task.generate(np.random.default_rng(0), 2000, k=1, template="compact", heldout="symbolic",
+                     exposure=0.01)
+  share = np.mean([e.metadata["template"] == "symbolic" for e in ex])
+  assert 0.002 < share < 0.02
+  ex0 = task.generate(np.random.default_rng(0), 50, k=1, template="compact")
+  assert all(e.metadata["template"] == "compact" for e in ex0)
+
+
+def test_exact_match_reward():
+  swe_rl = importlib.import_module("swe_rl")
+  from rljax.tasks import get_task
+
+  task = get_task(swe_rl.EXACT)
+  ex = task.generate(np.random.default_rng(0), 1, n_files=1)[0]
+  assert task.reward(ex, task.sft_target(ex)) == 1.0
+  assert task.reward(ex, "no solution here") == -1.0
