@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{NAME})")
   ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
   ap.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
+  ap.add_argument("--variants", nargs="+", default=None, choices=[v[0] for v in VARIANTS],
+                  help="run only these variants (the first one is the baseline)")
   ap.add_argument("--render-only", action="store_true",
                   help="re-draw the figures and README from an existing results.json")
   args = ap.parse_args(argv)
@@ -358,8 +360,11 @@ def main(argv: list[str] | None = None) -> dict:
   mesh = C.data_mesh()
   corpus = make_corpus(p)
   runs = []
-  with tqdm(total=p.steps * len(VARIANTS), desc=NAME, mininterval=2.0) as bar:
-    for variant in VARIANTS:
+  variants = [v for v in VARIANTS if args.variants is None or v[0] in args.variants]
+  if len(variants) < 2:
+    raise ValueError("--variants needs at least two variants (a baseline and a DyT init)")
+  with tqdm(total=p.steps * len(variants), desc=NAME, mininterval=2.0) as bar:
+    for variant in variants:
       runs.append(run_variant(p, corpus, variant, mesh, bar))
   v, why = verdict(runs)
   machine_words = (f"{machine['cpu_count']}-core {machine['backend'].upper()} VM "

@@ -1,0 +1,527 @@
+"""Delta-rule mixers and Deep Delta residuals on multi-query associative recall (MQAR).
+
+Claims: DeltaNet / Gated DeltaNet (arXiv 2406.06484, 2412.06464) recall far better than
+other linear-recurrent models and approach attention on MQAR (Zoology, arXiv 2312.04927),
+hybrids with a few attention layers close the gap, and the recurrent layers decode with a
+constant-size state; Deep Delta residuals (arXiv 2601.00417) are a drop-in for the additive
+residual (small gains at 124M).
+
+MQAR (Zoology layout): ``kv`` key-value pairs first (keys from the lower half of the vocabulary,
+values from the upper half), then the keys again as queries at power-law distributed gaps in
+the rest of the sequence, the other positions random tokens; the loss and the accuracy count
+only the value predicted at each query position.
+
+Run: ``python experiments/delta_rule.py --preset cpu`` (see experiments/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common as C
+
+from rljax.models import RMSNorm, Transformer, TransformerConfig
+
+NAME = "delta_rule"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Preset:
+  """Model, task and training sizes of one preset."""
+
+  d_model: int
+  num_layers: int
+  num_heads: int
+  vocab: int
+  seq_len: int
+  kv_pairs: tuple[int, ...]   # one replica per (kv, seed), trained side by side
+  batch: int                  # rows per replica per step (global, sharded over devices)
+  steps: int
+  lr: float
+  warmup: int
+  seeds: tuple[int, ...]
+  eval_every: int
+  eval_rows: int
+  decode_batch: int           # inference throughput: rows of the decode loop
+  decode_len: int             # tokens decoded one by one (0: skip the decode timing)
+  variants: tuple[str, ...]
+  chunk_size: int = 64
+  delta_mode: str = "chunk"   # "recurrent" (lax.scan) is faster on CPU at these lengths
+  power_a: float = 0.01       # Zoology's query-gap power law
+  impl: str = "auto"
+
+  def __post_init__(self):
+    for f in ("d_model", "num_layers", "num_heads", "vocab", "seq_len", "batch", "steps",
+              "eval_every", "eval_rows", "decode_batch"):
+      if getattr(self, f) <= 0:
+        raise ValueError(f"{f} must be positive, got {getattr(self, f)}")
+    for kv in self.kv_pairs:
+      if 4 * kv > self.seq_len or kv >= self.vocab // 2:
+        raise ValueError(f"kv_pairs entry {kv} needs 4 * kv <= seq_len ({self.seq_len}) and "
+                         f"kv < vocab / 2 ({self.vocab // 2})")
+    for v in self.variants:
+      if v not in VARIANTS:
+        raise ValueError(f"variants entries must be in {sorted(VARIANTS)}, got {v!r}")
+
+
+# label -> (mixers per layer as a function of num_layers, residual)
+VARIANTS = {
+    "attention": (lambda n: ("attention",) * n, "add"),
+    "deltanet": (lambda n: ("deltanet",) * n, "add"),
+    "gated_deltanet": (lambda n: ("gated_deltanet",) * n, "add"),
+    "hybrid (deltanet + attention)": (
+        lambda n: tuple("attention" if i % 2 else "deltanet" for i in range(n)), "add"),
+    "attention + deep_delta": (lambda n: ("attention",) * n, "deep_delta"),
+    "deltanet + deep_delta": (lambda n: ("deltanet",) * n, "deep_delta"),
+}
+ALL = tuple(VARIANTS)
+
+PRESETS = {
+    "smoke": Preset(d_model=16, num_layers=2, num_heads=2, vocab=32, seq_len=16, kv_pairs=(2, 4),
+                    batch=8, steps=3, lr=3e-3, warmup=1, seeds=(0,), eval_every=3, eval_rows=8,
+                    decode_batch=2, decode_len=2, chunk_size=8,
+                    variants=("attention", "deltanet", "attention + deep_delta")),
+    "cpu": Preset(d_model=64, num_layers=2, num_heads=2, vocab=64, seq_len=32,
+                  kv_pairs=(2, 4, 8), batch=16, steps=150, lr=3e-3, warmup=15, seeds=(0,),
+                  eval_every=25, eval_rows=64, decode_batch=8, decode_len=32, chunk_size=32,
+                  delta_mode="recurrent", variants=ALL[:5]),
+    "gpu": Preset(d_model=256, num_layers=2, num_heads=4, vocab=8192, seq_len=256,
+                  kv_pairs=(8, 16, 32, 64), batch=256, steps=4000, lr=1e-3, warmup=200,
+                  seeds=(0, 1, 2), eval_every=250, eval_rows=1024, decode_batch=64,
+                  decode_len=1024, chunk_size=64, variants=ALL),
+    "tpu": Preset(d_model=512, num_layers=4, num_heads=8, vocab=8192, seq_len=512,
+                  kv_pairs=(16, 32, 64, 128), batch=512, steps=8000, lr=5e-4, warmup=400,
+                  seeds=(0, 1, 2), eval_every=500, eval_rows=2048, decode_batch=128,
+                  decode_len=2048, chunk_size=64, variants=ALL),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# MQAR data
+
+
+def mqar_batch(rng: np.random.Generator, rows: int, seq_len: int, vocab: int, kv: int,
+               power_a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """``(inputs [rows, T], targets [rows, T], weights [rows, T])`` of MQAR.
+
+  Positions ``0 .. 2kv-1`` hold ``k_1 v_1 ... k_kv v_kv``; each key reappears once as a query
+  at an even offset ``2 g`` of the remaining ``T - 2kv`` positions, gaps ``g`` drawn without
+  replacement with ``p(g) ~ (g+1)^(a-1)`` (Zoology); the target at a query is its value.
+  """
+  half = vocab // 2
+  keys = np.argsort(rng.random((rows, half - 1)), axis=1)[:, :kv] + 1          # [R, kv]
+  vals = np.argsort(rng.random((rows, vocab - half)), axis=1)[:, :kv] + half   # [R, kv]
+  ctx = 2 * kv
+  space = (seq_len - ctx) // 2
+  logp = (power_a - 1.0) * np.log(np.arange(1, space + 1))
+  gumbel = -np.log(-np.log(rng.random((rows, space)) + 1e-20) + 1e-20)
+  gaps = np.argsort(-(logp[None, :] + gumbel), axis=1)[:, :kv]                  # [R, kv]
+  x = rng.integers(0, vocab, (rows, seq_len))
+  x[:, 0:ctx:2], x[:, 1:ctx:2] = keys, vals
+  r = np.arange(rows)[:, None]
+  qpos = ctx + 2 * gaps
+  x[r, qpos] = keys
+  y = np.zeros_like(x)
+  w = np.zeros(x.shape, np.float32)
+  y[r, qpos], w[r, qpos] = vals, 1.0
+  return x.astype(np.int32), y.astype(np.int32), w
+
+
+# --------------------------------------------------------------------------------------------
+# Deep Delta residual (experiment-local fallback while rljax.models lacks residual="deep_delta")
+
+
+class DeepDeltaResidual(nnx.Module):
+  r"""Deep Delta residual, scalar-value limit (arXiv 2601.00417, d_v = 1).
+
+  ``x' = x + beta * k * (v - k^T x)`` with ``k = f / sqrt(|f|^2 + eps)`` (f the sublayer
+  output), ``beta = 2 sigmoid(w_b . RMSNorm(x) + b_b)`` (zero init: beta = 1) and
+  ``v = w_v . f + b_v``.
+  """
+
+  def __init__(self, d_model: int, *, init_std: float, rngs: nnx.Rngs):
+    self.gate_norm = RMSNorm(d_model)
+    self.beta_proj = nnx.Linear(d_model, 1, kernel_init=nnx.initializers.zeros, rngs=rngs)
+    self.v_proj = nnx.Linear(d_model, 1, kernel_init=nnx.initializers.normal(init_std),
+                             rngs=rngs)
+
+  def __call__(self, x_BTD: jax.Array, f_BTD: jax.Array) -> jax.Array:
+    f = f_BTD.astype(jnp.float32)
+    x = x_BTD.astype(jnp.float32)
+    k_BTD = f * jax.lax.rsqrt(jnp.sum(f * f, axis=-1, keepdims=True) + 1e-6)
+    beta_BT1 = 2.0 * jax.nn.sigmoid(self.beta_proj(self.gate_norm(x)))
+    v_BT1 = self.v_proj(f)
+    proj_BT1 = jnp.sum(k_BTD * x, axis=-1, keepdims=True)
+    return x + beta_BT1 * k_BTD * (v_BT1 - proj_BT1)
+
+
+def build_config(p: Preset, label: str) -> tuple[TransformerConfig, str]:
+  """The config (residual "add" when we patch Deep Delta in) and which Deep Delta is used."""
+  mixers_fn, residual = VARIANTS[label]
+  base = dict(vocab_size=p.vocab, d_model=p.d_model, num_layers=p.num_layers,
+              num_heads=p.num_heads, mlp_dim=2 * p.d_model, mixers=mixers_fn(p.num_layers),
+              delta_chunk_size=min(p.chunk_size, p.seq_len), delta_mode=p.delta_mode)
+  if residual == "add":
+    return TransformerConfig(**base), "none"
+  cfg = TransformerConfig(**base, residual="deep_delta")
+  try:
+    Transformer(cfg, rngs=nnx.Rngs(0))
+    return cfg, "rljax.models"
+  except NotImplementedError:
+    return TransformerConfig(**base), "experiment-local DeepDeltaResidual"
+
+
+def patch_deep_delta(model: Transformer, seed: int) -> None:
+  rngs = nnx.Rngs(10_000 + seed)
+  for block in model.layers:
+    block.mixer_residual = DeepDeltaResidual(model.config.d_model,
+                                             init_std=model.config.init_std, rngs=rngs)
+    block.mlp_residual = DeepDeltaResidual(model.config.d_model,
+                                           init_std=model.config.init_std, rngs=rngs)
+
+
+# --------------------------------------------------------------------------------------------
+# Training, evaluation, throughput
+
+
+def decode_throughput(graphdef, params, rest, p: Preset) -> dict:
+  """Tokens/s of one-token decode steps with the model's cache (one replica), jitted scan."""
+  if p.decode_len <= 0:
+    return {}
+  one_p = jax.tree.map(lambda a: a[0], params)
+  one_r = jax.tree.map(lambda a: a[0], rest)
+  b, n = p.decode_batch, p.decode_len
+
+  def run(params, rest, tok_B):
+    model = nnx.merge(graphdef, params, rest)
+    cache = model.init_cache(b, n)
+    mask = jnp.ones((b, 1), jnp.int32)
+
+    def body(carry, i):
+      tok, cache = carry
+      logits, cache = model.decode(tok[:, None], jnp.full((b, 1), i, jnp.int32), mask, cache)
+      return (jnp.argmax(logits[:, 0], axis=-1).astype(jnp.int32), cache), None
+
+    (tok, _), _ = jax.lax.scan(body, (tok_B, cache), jnp.arange(n))
+    return tok
+
+  f = jax.jit(run)
+  tok = jnp.zeros((b,), jnp.int32)
+  t0 = time.perf_counter()
+  jax.block_until_ready(f(one_p, one_r, tok))
+  compile_s = time.perf_counter() - t0
+  reps = 3
+  t0 = time.perf_counter()
+  for _ in range(reps):
+    jax.block_until_ready(f(one_p, one_r, tok))
+  dt = (time.perf_counter() - t0) / reps
+  return {"decode_tokens_per_s": b * n / dt, "decode_batch": b, "decode_len": n,
+          "decode_compile_s": compile_s}
+
+
+def run_variant(p: Preset, label: str, mesh, bar) -> dict:
+  cfg, dd_impl = build_config(p, label)
+  patch = patch_deep_delta if dd_impl.startswith("experiment") else None
+  reps = [(kv, sd) for kv in p.kv_pairs for sd in p.seeds]
+  rep_seeds = [sd * 1000 + kv for kv, sd in reps]
+  graphdef, params, rest, one = C.init_replicas(cfg, rep_seeds, patch=patch)
+  ocfg, opt = C.adamw(p.lr, p.steps, p.warmup, 0.0, one)
+  opt_state = C.init_opt_state(opt, params)
+  train, evaluate = C.make_steps(graphdef, opt, mesh, impl=p.impl)
+  data_rngs = [np.random.default_rng([sd, kv]) for kv, sd in reps]
+  ev = [mqar_batch(np.random.default_rng([99, sd, kv]), p.eval_rows, p.seq_len, p.vocab, kv,
+                   p.power_a) for kv, sd in reps]
+  ex, ey, ew = (np.stack([e[i] for e in ev]) for i in range(3))
+  s = len(reps)
+  train_loss = np.zeros((s, p.steps))
+  ev_steps, ev_acc, ev_loss = [], [], []
+  step_times = []
+
+  def do_eval(step):
+    nll, acc = evaluate(params, rest, ex, ey, ew)
+    ev_steps.append(step)
+    ev_loss.append(np.asarray(nll))
+    ev_acc.append(np.asarray(acc))
+
+  watch = C.Stopwatch()
+  do_eval(0)
+  for step in range(p.steps):
+    batches = [mqar_batch(r, p.batch, p.seq_len, p.vocab, kv, p.power_a)
+               for r, (kv, _) in zip(data_rngs, reps, strict=True)]
+    x, y, w = (np.stack([bt[i] for bt in batches]) for i in range(3))
+    t0 = time.perf_counter()
+    params, opt_state, loss = train(params, opt_state, rest, x, y, w)
+    train_loss[:, step] = np.asarray(loss)
+    step_times.append(time.perf_counter() - t0)
+    if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
+      do_eval(step + 1)
+    bar.update(1)
+    bar.set_postfix(variant=label, loss=f"{float(np.mean(train_loss[:, step])):.3f}")
+  train_wall = watch()
+  # inference throughput: the (already compiled) full-sequence forward of the eval batch
+  t0 = time.perf_counter()
+  for _ in range(3):
+    jax.block_until_ready(evaluate(params, rest, ex, ey, ew))
+  fwd_s = (time.perf_counter() - t0) / 3
+  dec = decode_throughput(graphdef, params, rest, p)
+  steady = step_times[1:] or step_times
+  acc = np.stack(ev_acc, 1)  # [S, E]
+  kvi = {kv: [i for i, (k, _) in enumerate(reps) if k == kv] for kv in p.kv_pairs}
+  return {
+      "label": label, "mixers": list(cfg.mixers), "residual": VARIANTS[label][1],
+      "deep_delta_impl": dd_impl, "num_params": C.count_params(one),
+      "replicas": [{"kv_pairs": kv, "seed": sd} for kv, sd in reps],
+      "optimizer": ocfg, "train_loss": train_loss, "eval_steps": ev_steps,
+      "eval_acc": acc, "eval_loss": np.stack(ev_loss, 1),
+      "final_acc_by_kv": {str(kv): acc[idx, -1].tolist() for kv, idx in kvi.items()},
+      "best_acc_by_kv": {str(kv): acc[idx].max(axis=1).tolist() for kv, idx in kvi.items()},
+      "train_wall_s": train_wall, "first_step_s": step_times[0],
+      "train_tokens_per_s": s * p.batch * p.seq_len / float(np.median(steady)),
+      "forward_tokens_per_s": s * p.eval_rows * p.seq_len / fwd_s,
+      **dec,
+  }
+
+
+# --------------------------------------------------------------------------------------------
+# Figures and README
+
+
+def plots(out: str, res: dict) -> list[str]:
+  plt = C.plt()
+  p = res["preset"]
+  runs = res["runs"]
+  kvs = list(p["kv_pairs"])
+  fig, ax = plt.subplots(figsize=(6.5, 4.2))
+  for r in runs:
+    ys = np.array([r["final_acc_by_kv"][str(k)] for k in kvs]).T  # [seeds, kv]
+    C.plot_band(ax, kvs, ys, r["label"], errorbars=True,
+                linestyle="--" if r["residual"] == "deep_delta" else "-")
+  ax.axhline(2.0 / p["vocab"], color="gray", linestyle=":", label="chance (values)")
+  ax.set(xscale="log", xlabel="key-value pairs", ylabel="query accuracy (final)",
+         title=f"MQAR, T={p['seq_len']}, d={p['d_model']}, {p['num_layers']} layers, "
+         f"{p['steps']} steps", ylim=(-0.02, 1.02))
+  ax.minorticks_off()
+  ax.set_xticks(kvs, [str(k) for k in kvs])
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, "mqar_accuracy.png"), dpi=110)
+  plt.close(fig)
+
+  fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+  labels = [r["label"].replace(" (deltanet + attention)", "").replace(" + ", "\n+ ")
+            for r in runs]
+  for ax, key, title in zip(axes, ("train_tokens_per_s", "forward_tokens_per_s",
+                                   "decode_tokens_per_s"),
+                            ("training (fwd+bwd+AdamW)", "inference: full-sequence forward",
+                             f"inference: one-token decode (B={p['decode_batch']})"),
+                            strict=True):
+    vals = [r.get(key, np.nan) for r in runs]
+    ax.bar(range(len(runs)), vals, color=[f"C{i}" for i in range(len(runs))])
+    ax.set_xticks(range(len(runs)), labels, fontsize=7)
+    ax.set(title=title, ylabel="tokens / s")
+    ax.grid(alpha=0.3, axis="y")
+  fig.suptitle(f"Throughput on {res['machine_words']} (one measurement, noisy)")
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, "throughput.png"), dpi=110)
+  plt.close(fig)
+
+  fig, ax = plt.subplots(figsize=(6.5, 4.2))
+  kmax = str(max(kvs))
+  for r in runs:
+    idx = [i for i, rep in enumerate(r["replicas"]) if str(rep["kv_pairs"]) == kmax]
+    C.plot_band(ax, r["eval_steps"], np.asarray(r["eval_acc"])[idx], r["label"], marker="o",
+                markersize=3, linestyle="--" if r["residual"] == "deep_delta" else "-")
+  ax.set(xlabel="step", ylabel="query accuracy", title=f"MQAR accuracy during training, "
+         f"{kmax} pairs", ylim=(-0.02, 1.02))
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(os.path.join(out, "mqar_curves.png"), dpi=110)
+  plt.close(fig)
+  return ["mqar_accuracy.png", "mqar_curves.png", "throughput.png"]
+
+
+def verdict(res: dict) -> tuple[str, str]:
+  runs = {r["label"]: r for r in res["runs"]}
+  kvs = [str(k) for k in res["preset"]["kv_pairs"]]
+  m = {lab: np.array([np.mean(r["final_acc_by_kv"][k]) for k in kvs]) for lab, r in runs.items()}
+  parts = []
+  if "attention" in m and "deltanet" in m:
+    gap = m["attention"] - m["deltanet"]
+    parts.append("DeltaNet vs attention accuracy gap per kv count (" + ", ".join(
+        f"{k}: {g:+.2f}" for k, g in zip(kvs, gap, strict=True)) + ")")
+  if "attention" in m and "attention + deep_delta" in m:
+    d = m["attention + deep_delta"] - m["attention"]
+    parts.append("Deep Delta minus additive (attention) " + ", ".join(
+        f"{k}: {g:+.2f}" for k, g in zip(kvs, d, strict=True)))
+  best = max(float(v.max()) for v in m.values())
+  if best < 0.5:
+    v = "not reproduced at this budget (inconclusive)"
+    why = ("No model learned the task well (best final query accuracy "
+           f"{best:.2f}); the CPU preset trains too few steps for recall to emerge, so the "
+           "accuracy ranking is not evidence either way. ")
+  else:
+    att = m.get("attention")
+    dn = [m[k] for k in ("deltanet", "gated_deltanet") if k in m]
+    close = att is not None and dn and max(float(np.max(att - x)) for x in dn) <= 0.1
+    v = "reproduced" if close else "partly reproduced"
+    why = ("Delta-rule mixers reach within 0.1 of attention at every kv count. " if close else
+           "The delta-rule mixers trail attention by more than 0.1 at some kv count. ")
+  return v, why + "; ".join(parts) + "."
+
+
+def write_readme(out: str, res: dict) -> None:
+  p = res["preset"]
+  runs = res["runs"]
+  kvs = [str(k) for k in p["kv_pairs"]]
+  nseeds = len(p["seeds"])
+  dd = sorted({r["deep_delta_impl"] for r in runs if r["residual"] == "deep_delta"})
+  lines = [
+      "# Delta rule: DeltaNet / Gated DeltaNet / hybrid / Deep Delta on MQAR",
+      "",
+      "Claims (papers): on multi-query associative recall (MQAR, Zoology arXiv 2312.04927) "
+      "attention solves every setting while most linear-recurrent models fail as the number of "
+      "key-value pairs grows; the delta rule (DeltaNet arXiv 2406.06484, Gated DeltaNet arXiv "
+      "2412.06464) recalls far better than plain linear attention and is near-perfect on "
+      "MQAR at its paper sizes, and attention hybrids close the rest of the gap (1.3B / 100B "
+      "tokens wiki ppl: Transformer++ 18.53, DeltaNet 17.71, Gated DeltaNet 16.42). Decoding "
+      "keeps a constant-size state instead of a growing KV cache. Deep Delta Learning "
+      "(arXiv 2601.00417) replaces `x + f(x)` by a rank-1 delta update "
+      "`x + beta k (v - k^T x)`, val loss 2.854 -> 2.835 at 124M (a small gain).",
+      "",
+      f"Setup: MQAR, vocabulary {p['vocab']} (keys from the lower half, values from the upper), "
+      f"sequence length {p['seq_len']}, key-value pairs {list(p['kv_pairs'])}, query gaps "
+      f"power-law (a = {p['power_a']}), loss and accuracy on the query positions only. "
+      f"Models: {p['num_layers']} layers x d={p['d_model']}, {p['num_heads']} heads, SwiGLU "
+      f"{2 * p['d_model']}, RMSNorm; the hybrid alternates DeltaNet / attention. AdamW lr "
+      f"{p['lr']} (warm-up {p['warmup']}, cosine to 10%), {p['steps']} steps x {p['batch']} "
+      f"sequences per (kv, seed); seeds {list(p['seeds'])}. Preset `{res['preset_name']}`, "
+      f"{res['wall_s'] / 60:.1f} min on {res['machine_words']}.",
+      "",
+      f"Deep Delta implementation used: {', '.join(dd) or '-'} (`rljax.models` raised "
+      "NotImplementedError for `residual=\"deep_delta\"` when this ran, so the script patches "
+      "in its own scalar-value (d_v = 1) module: k = normalised sublayer output, beta = "
+      "2 sigmoid(linear(RMSNorm(x))) initialised at 1, v = linear(sublayer output))."
+      if any("experiment" in d for d in dd) else
+      f"Deep Delta implementation used: {', '.join(dd) or '-'}.",
+      "",
+      "| model | params | " + " | ".join(f"acc @ {k} pairs" for k in kvs) +
+      " | train tok/s | forward tok/s | decode tok/s |",
+      "|---|---|" + "---|" * len(kvs) + "---|---|---|",
+  ]
+  for r in runs:
+    accs = " | ".join(C.fmt_pm(r["final_acc_by_kv"][k], 2) for k in kvs)
+    dec = r.get("decode_tokens_per_s")
+    lines.append(f"| {r['label']} | {r['num_params']:,} | {accs} | "
+                 f"{r['train_tokens_per_s']:,.0f} | {r['forward_tokens_per_s']:,.0f} | "
+                 f"{'-' if dec is None else f'{dec:,.0f}'} |")
+  lines += [
+      "",
+      f"(final query accuracy on {p['eval_rows']} held-out sequences per kv count; "
+      + (f"mean +- std over {nseeds} seeds" if nseeds > 1 else "one seed") + "; chance is "
+      f"about {2.0 / p['vocab']:.3f}. Throughput: tokens/s of all "
+      f"{len(p['kv_pairs']) * nseeds} replicas trained side by side (vmapped), of the "
+      "full-sequence forward, and of one-token decode steps with the model's cache; single "
+      "measurements on a shared machine.)",
+      "",
+      "![MQAR accuracy](mqar_accuracy.png)",
+      "",
+      "![MQAR curves](mqar_curves.png)",
+      "",
+      "![throughput](throughput.png)",
+      "",
+      f"Verdict: **{res['verdict']}**. {res['verdict_reason']}",
+      "",
+      f"Caveats: preset `{res['preset_name']}` is tiny (vocabulary {p['vocab']} instead of "
+      f"Zoology's 8192, length {p['seq_len']}, {p['steps']} steps, delta rule in "
+      f"`{p['delta_mode']}` mode), far below the sizes where the papers separate the "
+      "architectures; "
+      "on CPU the delta-rule layers are much slower than attention at these lengths (their "
+      "chunkwise / recurrent scans do not pay off until sequences are long, and XLA:CPU runs "
+      "the small triangular solves and scans serially), so the throughput panel says nothing "
+      "about GPU kernels. The gpu / tpu presets (vocabulary 8192, length 256-512, up to 64-128 "
+      "pairs, 3 seeds, all devices through a data-parallel `jax.sharding.Mesh`, "
+      "`impl=\"auto\"` kernels) have not been run: no accelerator was lent to the session "
+      "that made these results.",
+      "",
+      "Reproduce: `python experiments/delta_rule.py --preset cpu` (every number is in "
+      "`results.json`).",
+  ]
+  with open(os.path.join(out, "README.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+
+def finish(out: str, res: dict) -> dict:
+  res["verdict"], res["verdict_reason"] = verdict(res)
+  res["figures"] = plots(out, res)
+  write_readme(out, res)
+  return res
+
+
+def main(argv: list[str] | None = None) -> dict:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+  ap.add_argument("--out", default=None, help=f"output folder (default experiments/results/"
+                  f"{NAME})")
+  ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+  ap.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
+  ap.add_argument("--variants", nargs="+", default=None, choices=ALL,
+                  help="run only these variants")
+  ap.add_argument("--render-only", action="store_true",
+                  help="re-draw the figures and README from an existing results.json")
+  args = ap.parse_args(argv)
+  out = C.results_dir(NAME, args.out)
+  if args.render_only:
+    with open(os.path.join(out, "results.json")) as f:
+      res = finish(out, json.load(f))
+    C.write_json(os.path.join(out, "results.json"), res)
+    return res
+  p = PRESETS[args.preset]
+  if args.steps is not None:
+    p = dataclasses.replace(p, steps=args.steps, eval_every=min(p.eval_every, args.steps))
+  if args.seeds is not None:
+    p = dataclasses.replace(p, seeds=tuple(args.seeds))
+  if args.variants is not None:
+    p = dataclasses.replace(p, variants=tuple(args.variants))
+  watch = C.Stopwatch()
+  machine = C.machine_info()
+  mesh = C.data_mesh()
+  runs = []
+  partial = os.path.join(out, "results.partial.json")
+  with tqdm(total=p.steps * len(p.variants), desc=NAME, mininterval=2.0) as bar:
+    for label in p.variants:
+      runs.append(run_variant(p, label, mesh, bar))
+      C.write_json(partial, {"preset": p, "runs": runs, "wall_s": watch()})
+  machine_words = (f"a {machine['cpu_count']}-core CPU VM ({machine['num_devices']} JAX "
+                   "device(s), shared with other jobs)" if machine["backend"] == "cpu" else
+                   f"{machine['num_devices']} x {machine['device_kind']}")
+  res = {"study": NAME, "papers": ["arXiv 2312.04927", "arXiv 2406.06484", "arXiv 2412.06464",
+                                   "arXiv 2601.00417"],
+         "preset_name": args.preset, "preset": dataclasses.asdict(p), "machine": machine,
+         "machine_words": machine_words, "mesh": dict(mesh.shape), "runs": runs}
+  res["wall_s"] = watch()
+  res = json.loads(json.dumps(C._jsonable(res)))
+  C.write_json(os.path.join(out, "results.json"), res)  # before the figures, in case they fail
+  finish(out, res)
+  C.write_json(os.path.join(out, "results.json"), res)
+  os.remove(partial)
+  print(f"{NAME}: {res['verdict']} ({res['wall_s']:.0f} s) -> {out}")
+  return res
+
+
+if __name__ == "__main__":
+  main()

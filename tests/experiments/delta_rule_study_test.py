@@ -1,0 +1,81 @@
+"""Smoke test of experiments/delta_rule.py (output files and schema) and its MQAR / Deep Delta
+pieces (hand-checked values); not the scientific result."""
+
+import importlib.util
+import json
+import os
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments")
+
+
+def _load():
+  sys.path.insert(0, ROOT)
+  spec = importlib.util.spec_from_file_location("delta_rule_study",
+                                                os.path.join(ROOT, "delta_rule.py"))
+  mod = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = mod
+  spec.loader.exec_module(mod)
+  return mod
+
+
+M = _load()
+
+
+def test_mqar_batch_queries_recall_their_values():
+  rng = np.random.default_rng(0)
+  x, y, w = M.mqar_batch(rng, rows=16, seq_len=32, vocab=64, kv=4, power_a=0.01)
+  assert x.shape == y.shape == w.shape == (16, 32)
+  assert np.all(w.sum(axis=1) == 4)
+  for r in range(16):
+    keys, vals = x[r, 0:8:2], x[r, 1:8:2]
+    assert len(set(keys)) == 4 and np.all((keys >= 1) & (keys < 32)) and np.all(vals >= 32)
+    table = dict(zip(keys.tolist(), vals.tolist(), strict=True))
+    q = np.nonzero(w[r])[0]
+    assert np.all(q >= 8) and np.all((q - 8) % 2 == 0)
+    assert sorted(x[r, q].tolist()) == sorted(keys.tolist())
+    assert [table[k] for k in x[r, q].tolist()] == y[r, q].tolist()
+
+
+def test_deep_delta_residual_at_init_is_projection_plus_write():
+  # beta = 2 sigmoid(0) = 1 at init: x' = x + k (v - k.x) with k = f / |f|, v = w_v . f.
+  mod = M.DeepDeltaResidual(2, init_std=0.02, rngs=nnx.Rngs(0))
+  mod.v_proj.kernel[...] = jnp.array([[1.0], [0.0]])
+  x = jnp.array([[[1.0, 2.0]]])
+  f = jnp.array([[[3.0, 4.0]]])  # k = (0.6, 0.8), k.x = 2.2, v = 3
+  out = mod(x, f)
+  k = np.array([0.6, 0.8]) * 5.0 / np.sqrt(25.0 + 1e-6)
+  expect = np.array([1.0, 2.0]) + k * (3.0 - k @ np.array([1.0, 2.0]))
+  np.testing.assert_allclose(np.asarray(out)[0, 0], expect, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_results(tmp_path):
+  out = str(tmp_path)
+  M.main(["--preset", "smoke", "--out", out, "--variants", "attention",
+          "deltanet + deep_delta"])
+  for f in ("results.json", "README.md", "mqar_accuracy.png", "mqar_curves.png",
+            "throughput.png"):
+    assert os.path.getsize(os.path.join(out, f)) > 0, f
+  with open(os.path.join(out, "results.json")) as f:
+    res = json.load(f)
+  assert res["study"] == "delta_rule" and res["preset_name"] == "smoke"
+  assert {"machine", "preset", "runs", "verdict", "verdict_reason", "wall_s"} <= set(res)
+  kvs = [str(k) for k in res["preset"]["kv_pairs"]]
+  assert [r["label"] for r in res["runs"]] == ["attention", "deltanet + deep_delta"]
+  for r in res["runs"]:
+    assert set(r["final_acc_by_kv"]) == set(kvs)
+    assert np.asarray(r["train_loss"]).shape == (len(kvs), res["preset"]["steps"])
+    assert np.all(np.isfinite(r["train_loss"]))
+    accs = np.asarray(r["eval_acc"])
+    assert np.all((accs >= 0) & (accs <= 1))
+    for key in ("train_tokens_per_s", "forward_tokens_per_s", "decode_tokens_per_s"):
+      assert r[key] > 0, key
+  assert res["runs"][1]["deep_delta_impl"] != "none"
+  readme = open(os.path.join(out, "README.md")).read()
+  assert "Verdict:" in readme and "| attention |" in readme

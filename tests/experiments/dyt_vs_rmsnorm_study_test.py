@@ -1,0 +1,56 @@
+"""Smoke test of experiments/dyt_vs_rmsnorm.py: output files and their schema, not the result."""
+
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments")
+
+
+def _load():
+  sys.path.insert(0, ROOT)
+  spec = importlib.util.spec_from_file_location("dyt_vs_rmsnorm_study",
+                                                os.path.join(ROOT, "dyt_vs_rmsnorm.py"))
+  mod = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = mod
+  spec.loader.exec_module(mod)
+  return mod
+
+
+M = _load()
+
+
+def test_corpus_is_a_char_stream_with_heldout_split():
+  corpus = M.make_corpus(M.PRESETS["smoke"])
+  assert corpus["train"].dtype == np.int32 and corpus["held"].dtype == np.int32
+  assert corpus["train"].max() < len(corpus["vocab"])
+  assert "=" in corpus["vocab"] and "<" in corpus["vocab"]
+  x, y = M.windows(corpus["train"], np.array([0, 5]), 8)
+  np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
+
+
+@pytest.mark.slow
+def test_smoke_preset_writes_results(tmp_path):
+  out = str(tmp_path)
+  M.main(["--preset", "smoke", "--out", out, "--variants", "rmsnorm", "dyt 0.8/0.2/0.2"])
+  for f in ("results.json", "README.md", "loss_curves.png", "final_loss.png"):
+    assert os.path.getsize(os.path.join(out, f)) > 0, f
+  with open(os.path.join(out, "results.json")) as f:
+    res = json.load(f)
+  p = res["preset"]
+  assert res["study"] == "dyt_vs_rmsnorm" and res["preset_name"] == "smoke"
+  assert {"machine", "corpus", "runs", "verdict", "verdict_reason", "wall_s"} <= set(res)
+  assert [r["norm"] for r in res["runs"]] == ["rmsnorm", "dyt"]
+  for r in res["runs"]:
+    assert np.asarray(r["train_loss"]).shape == (len(p["seeds"]), p["steps"])
+    assert np.asarray(r["heldout_loss"]).shape == (len(p["seeds"]), len(r["eval_steps"]))
+    assert np.all(np.isfinite(r["final_heldout_loss"]))
+    assert r["seeds"] == p["seeds"]
+  assert res["runs"][1]["learned_alpha"], "DyT alpha values are recorded"
+  assert res["runs"][1]["alpha_init"] == {"attn": 0.8, "mlp": 0.2, "final": 0.2}
+  readme = open(os.path.join(out, "README.md")).read()
+  assert "Verdict:" in readme and "| rmsnorm |" in readme
