@@ -270,11 +270,16 @@ class RolloutTest(absltest.TestCase):
     assert np.all(np.isfinite(ref))  # inside the top-k / top-p set
     np.testing.assert_allclose(np.asarray(res.logprobs).reshape(-1), ref[:, 0], atol=1e-4)
 
-  def test_deltanet_greedy(self):
+  def test_deltanet_greedy_rollout_core_in_user_jit(self):
     model = _tiny(["deltanet"])
     prompt, pmask = _prompts(4, 16, 48, seed=3)
-    res = rollout.generate(model, prompt, pmask, max_new_tokens=10, rng=jax.random.key(0),
-                           temperature=0.0)
+    graphdef, state = nnx.split(model)
+    # The pure core composed into the caller's own jitted program.
+    core = jax.jit(functools.partial(rollout.rollout_core, graphdef, max_new_tokens=10,
+                                     temperature=0.0, eos_ids=3))
+    res = core(state, jnp.asarray(prompt), jnp.asarray(pmask), jax.random.key(0))
+    chex.assert_shape(res.tokens, (4, 10))
+    _check_eos_padding(res, [3], 0)
     _check_greedy_is_argmax(model, prompt, pmask, res)
 
   def test_hybrid_greedy(self):
