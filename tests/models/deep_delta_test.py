@@ -52,7 +52,7 @@ class DeltaResidualTest(chex.TestCase):
 
   def test_gradients(self):
     args = (_rand(4, (1, 2, 3)), _rand(5, (1, 2, 3)), jnp.array([[0.5, 1.5]]), _rand(6, (1, 2)))
-    check_grads(delta_residual, args, order=2, modes=("rev",), eps=1e-2, atol=1e-2, rtol=1e-2)
+    check_grads(delta_residual, args, order=1, modes=("rev",), eps=1e-2, atol=1e-2, rtol=1e-2)
 
 
 class DeepDeltaTest(chex.TestCase):

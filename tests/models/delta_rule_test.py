@@ -77,7 +77,6 @@ class HandWorkedTest(chex.TestCase):
     want_s = np.array(want_s).reshape(1, 1, 2, 2)
     forms = {
         "recurrent": delta_rule_recurrent,
-        "chunk1": functools.partial(delta_rule_chunkwise, chunk_size=1),
         "chunk2": functools.partial(delta_rule_chunkwise, chunk_size=2),
     }
     for name, fn in forms.items():
@@ -92,9 +91,7 @@ class HandWorkedTest(chex.TestCase):
 class ChunkwiseMatchesRecurrentTest(chex.TestCase):
 
   @chex.variants(with_jit=True)
-  @parameterized.parameters(
-      (False, 13, True), (False, 16, False), (True, 13, True), (True, 16, False)
-  )
+  @parameterized.parameters((False, 16, False), (True, 13, True))  # (gated, T, initial state)
   def test_forward(self, gated, t, with_state):
     q, k, v, beta, g, s0 = _inputs(0, t=t, gated=gated)
     s0 = s0 if with_state else None
@@ -108,7 +105,10 @@ class ChunkwiseMatchesRecurrentTest(chex.TestCase):
   @parameterized.parameters(False, True)
   def test_gradients(self, gated):
     # T = 13 with chunk 4: three full chunks plus a padded one; gradients for every input.
+    # One very strong decay (g = -60): exp(G_i - G_j) above the diagonal would overflow, and
+    # its gradient be NaN, if the exponent were masked after exp instead of before.
     q, k, v, beta, g, s0 = _inputs(1, t=13, gated=gated)
+    g = None if g is None else g.at[:, 5].set(-60.0)
     wo = jax.random.normal(jax.random.PRNGKey(7), v.shape)
     ws = jax.random.normal(jax.random.PRNGKey(8), s0.shape)
 
@@ -124,33 +124,6 @@ class ChunkwiseMatchesRecurrentTest(chex.TestCase):
     for a, b in zip(g_chk, g_ref):
       self.assertTrue(np.all(np.isfinite(a)))
       np.testing.assert_allclose(a, b, **_TOL)
-
-  def test_check_grads(self):
-    q, k, v, beta, g, s0 = _inputs(2, b=1, t=5, h=1, dk=3, dv=2, gated=True)
-    fn = lambda q, k, v, beta, g, s0: delta_rule_chunkwise(
-        q, k, v, beta, g, s0, chunk_size=2
-    )[0]
-    check_grads(
-        jax.jit(fn), (q, k, v, beta, g, s0), order=1, modes=("rev",), eps=1e-2, atol=2e-2, rtol=2e-2
-    )
-
-  def test_strong_decay_is_finite(self):
-    # Very negative g: exp(G_i - G_j) above the diagonal would overflow if masked after exp.
-    q, k, v, beta, _, s0 = _inputs(3, t=16, gated=False)
-    g = jnp.full(beta.shape, -60.0)
-
-    def loss(fn, g):
-      o, s = fn(q, k, v, beta, g, s0)
-      return jnp.sum(o) + jnp.sum(s)
-
-    chunk = functools.partial(delta_rule_chunkwise, chunk_size=16)
-    val, grad = jax.jit(jax.value_and_grad(functools.partial(loss, chunk)))(g)
-    val_ref, grad_ref = jax.jit(
-        jax.value_and_grad(functools.partial(loss, delta_rule_recurrent))
-    )(g)
-    self.assertTrue(np.isfinite(val) and np.all(np.isfinite(grad)))
-    np.testing.assert_allclose(val, val_ref, **_TOL)
-    np.testing.assert_allclose(grad, grad_ref, **_TOL)
 
 
 class SolverTest(chex.TestCase):
@@ -208,8 +181,8 @@ class StepTest(chex.TestCase):
 
 class CausalityTest(chex.TestCase):
 
-  @parameterized.parameters(False, True)
-  def test_future_inputs_have_zero_gradient(self, gated):
+  def test_future_inputs_have_zero_gradient(self):
+    gated = True  # the ungated path is the same code with Gamma = 1
     q, k, v, beta, g, _ = _inputs(6, b=1, t=7, h=1, dk=3, dv=2, gated=gated)
     chunk = functools.partial(delta_rule_chunkwise, chunk_size=3)
     args = (q, k, v, beta) + ((g,) if gated else ())
