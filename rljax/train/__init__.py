@@ -22,7 +22,20 @@ from rljax.train._config import (
   TaskSpec,
 )
 from rljax.train._logging import MetricsLogger, plot_curves, read_metrics
+from rljax.train._loops import (
+  jit_step,
+  load_run,
+  place_state,
+  run_dpo,
+  run_eval,
+  run_export,
+  run_grpo,
+  run_ppo,
+  run_sft,
+  validate_job,
+)
 from rljax.train._optim import learning_rate_schedule, make_optimizer, weight_decay_mask
+from rljax.train._policy import TrainState, build_model, completion_logprobs
 from rljax.train._sharding import (
   ShardingRules,
   batch_sharding,
@@ -31,6 +44,19 @@ from rljax.train._sharding import (
   make_mesh,
   partition_spec,
   tree_shardings,
+)
+from rljax.train._steps import (
+  dpo_step,
+  grpo_loss,
+  grpo_step,
+  pair_logprobs,
+  ppo_loss,
+  ppo_step,
+  ppo_values,
+  sequence_logprobs,
+  sft_loss,
+  sft_step,
+  value_head_init,
 )
 
 __all__ = [
@@ -55,15 +81,39 @@ __all__ = [
   "SFTJob",
   "ShardingRules",
   "TaskSpec",
+  "TrainState",
   "batch_sharding",
   "batch_shardings",
+  "build_model",
+  "completion_logprobs",
   "data_parallel_size",
+  "dpo_step",
+  "grpo_loss",
+  "grpo_step",
+  "jit_step",
   "learning_rate_schedule",
+  "load_run",
   "make_mesh",
   "make_optimizer",
+  "pair_logprobs",
   "partition_spec",
+  "place_state",
   "plot_curves",
+  "ppo_loss",
+  "ppo_step",
+  "ppo_values",
   "read_metrics",
+  "run_dpo",
+  "run_eval",
+  "run_export",
+  "run_grpo",
+  "run_ppo",
+  "run_sft",
+  "sequence_logprobs",
+  "sft_loss",
+  "sft_step",
   "tree_shardings",
+  "validate_job",
+  "value_head_init",
   "weight_decay_mask",
 ]
