@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 CHILD = textwrap.dedent('''
   import os, signal, sys
@@ -53,6 +54,7 @@ def _run(tmp_path, name, kill_at=0, resume=False):
        str(tmp_path / f"{name}.npz")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_sigkill_between_checkpoints_then_resume_is_bitwise_identical(tmp_path):
   full, killed = _run(tmp_path, "full"), _run(tmp_path, "killed", kill_at=3)
   out_full, _ = full.communicate(timeout=600)
