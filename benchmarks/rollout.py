@@ -143,7 +143,9 @@ def bench(preset: Preset, runs: int, seed: int) -> dict:
     assert out.shape[1] == preset.prompt + preset.new
 
   first_jax, t_jax = _timed(run_rljax, runs)
+  print(f"  rljax: first call {first_jax:.1f} s, then {t_jax:.2f} s", flush=True)
   _, t_hf = _timed(run_hf, runs)
+  print(f"  transformers: {t_hf:.2f} s", flush=True)
   n_tok = preset.batch * preset.new
   return dict(preset=preset, compile=first_jax - t_jax, jax_tps=n_tok / t_jax,
               hf_tps=n_tok / t_hf, t_jax=t_jax, t_hf=t_hf)
