@@ -355,15 +355,26 @@ def pass_curve(n: int, c: Sequence[int], ks: Sequence[int]) -> list[float]:
 
 def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
               *, n: int | None = None) -> dict[str, Any]:
-  """pass@k (k = powers of two up to n) of a run folder's policy on ``examples``."""
-  model, task, tok, job = load_policy(run_dir)
+  """pass@k (k = powers of two up to n) of a run folder's policy on ``examples``.
+
+  Cached in ``<run_dir>/pass_eval/<hash of problems, n, temperature, cap, seed>.json``.
+  """
   n = n or preset.eval_samples
+  key = _key([e.prompt for e in examples], n, preset.eval_temperature, preset.max_new_tokens,
+             seed)
+  cache = os.path.join(run_dir, "pass_eval", f"{key}.json")
+  if os.path.exists(cache):
+    with open(cache) as f:
+      return json.load(f)
+  model, task, tok, job = load_policy(run_dir)
   res = sample_counts(model, task, tok, examples, n=n, temperature=preset.eval_temperature,
                       max_prompt_len=job.task.max_prompt_len,
                       max_new_tokens=preset.max_new_tokens, batch=preset.eval_batch, seed=seed)
   ks = pass_ks(n)
   res["ks"] = ks
   res["pass"] = pass_curve(n, res["c"], ks)
+  os.makedirs(os.path.dirname(cache), exist_ok=True)
+  _common.write_json(cache, res)
   return res
 
 
