@@ -33,7 +33,7 @@ class ShardingRules:
   """(path regex, dimension) pairs: the first match puts that dimension on "tensor"."""
 
   tensor: tuple[tuple[str, int], ...] = (
-      (r"(q_proj|k_proj|v_proj|query|key|value|wq|wk|wv|qkv|gate|up|w1|w3|in_proj)", -1),
+      (r"(q_proj|k_proj|v_proj|wq|wk|wv|qkv|gate|up_proj|w1|w3|in_proj)", -1),
       (r"(o_proj|out_proj|down|wo|w2|out)", 0),
       (r"(embed|wte|tok)", 0),
       (r"(lm_head|head)", -1),
@@ -78,7 +78,8 @@ def tree_shardings(tree, mesh: Mesh, rules: ShardingRules | None = None):
   """``NamedSharding`` for every array leaf of ``tree`` (params, optimizer state, ...)."""
   def leaf(path, x):
     shape = tuple(getattr(x, "shape", ()))
-    return NamedSharding(mesh, partition_spec(_path_str(path), shape, mesh, rules))
+    name = _path_str(path).removesuffix("/value")  # nnx Variables end in "value"
+    return NamedSharding(mesh, partition_spec(name, shape, mesh, rules))
   return jax.tree_util.tree_map_with_path(leaf, tree)
 
 

@@ -58,6 +58,10 @@ def test_rules_table():
       PartitionSpec("tensor", "fsdp")
   assert partition_spec("embed/embedding", (100, 64), mesh) == PartitionSpec("tensor", "fsdp")
   assert partition_spec("embed/embedding", (99, 64), mesh) == PartitionSpec(None, "fsdp")
+  assert partition_spec("layers/0/mlp/down_proj/kernel", (128, 64), mesh) == \
+      PartitionSpec("tensor", "fsdp")
+  assert partition_spec("layers/0/mlp/up_proj/kernel", (64, 128), mesh) == \
+      PartitionSpec("fsdp", "tensor")
   assert partition_spec("final_norm/scale", (64,), mesh) == PartitionSpec()
   assert partition_spec("count", (), mesh) == PartitionSpec()
   # A dimension that does not divide stays replicated.
