@@ -2,46 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
-import jax
 import optax
 
+from rljax.models import weight_decay_mask
 from rljax.train._config import OptimConfig
-
-# Parameters whose path matches this never get weight decay: norm scales, DyT alpha/weight/bias,
-# biases, scalar gates, and anything of rank < 2.
-_NO_DECAY = re.compile(r"(norm|alpha|bias|scale|dyt|ln_|layernorm|beta_init|a_log|dt_bias)",
-                       re.IGNORECASE)
-
-
-def _path_str(path) -> str:
-  parts = []
-  for k in path:
-    for attr in ("key", "name", "idx"):
-      if hasattr(k, attr):
-        parts.append(str(getattr(k, attr)))
-        break
-    else:
-      parts.append(str(k))
-  return "/".join(parts)
-
-
-def weight_decay_mask(params) -> object:
-  """Boolean pytree: True where AdamW applies weight decay.
-
-  Decay applies to matrices (rank >= 2) whose path names no norm, DyT alpha or bias.
-  Embeddings are matrices and are decayed (as in most LM recipes).
-
-  Args:
-    params: a pytree of arrays (e.g. an ``nnx.State`` of ``nnx.Param``).
-
-  Returns:
-    A pytree of bools with the structure of ``params``.
-  """
-  def leaf(path, x):
-    return bool(getattr(x, "ndim", 0) >= 2 and not _NO_DECAY.search(_path_str(path)))
-  return jax.tree_util.tree_map_with_path(leaf, params)
 
 
 def learning_rate_schedule(cfg: OptimConfig) -> optax.Schedule:

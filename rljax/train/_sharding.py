@@ -22,7 +22,6 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rljax.train._config import MeshConfig
-from rljax.train._optim import _path_str
 
 AXES = ("data", "fsdp", "tensor")
 BATCH_AXES = ("data", "fsdp")
@@ -78,7 +77,8 @@ def tree_shardings(tree, mesh: Mesh, rules: ShardingRules | None = None):
   """``NamedSharding`` for every array leaf of ``tree`` (params, optimizer state, ...)."""
   def leaf(path, x):
     shape = tuple(getattr(x, "shape", ()))
-    name = _path_str(path).removesuffix("/value")  # nnx Variables end in "value"
+    # nnx Variables end their path in "value".
+    name = jax.tree_util.keystr(path, simple=True, separator="/").removesuffix("/value")
     return NamedSharding(mesh, partition_spec(name, shape, mesh, rules))
   return jax.tree_util.tree_map_with_path(leaf, tree)
 
