@@ -97,7 +97,7 @@ def sample_completions(
     real = len(chunk)
     chunk += [chunk[-1]] * (batch_size - real)
     prompt, mask = _data.encode_prompts(
-      tokenizer, [task.format_prompt(e) for e in chunk], max_prompt_len
+      tokenizer, [task.format_prompt(e) for e in chunk], max_prompt_len, field="max_prompt_len"
     )
     res = rollout.generate(
       model, prompt, mask, max_new_tokens=max_new_tokens,

@@ -48,24 +48,48 @@ def _bos(tok) -> list[int]:
   return [] if bos is None else [int(bos)]
 
 
-def encode_prompts(tok: Tokenizer, texts: list[str], length: int) -> tuple[np.ndarray, np.ndarray]:
-  """Left-padded prompt ids ``[B, length]`` and mask (BOS first; too long keeps the end)."""
+def encode_prompts(tok: Tokenizer, texts: list[str], length: int, *,
+                   field: str = "task.max_prompt_len") -> tuple[np.ndarray, np.ndarray]:
+  """Left-padded prompt ids ``[B, length]`` and mask (BOS first).
+
+  Raises:
+    ValueError: naming ``field`` when a prompt needs more than ``length`` tokens; a prompt is
+      never cut silently (the model would see a different problem from the one scored).
+  """
   tokens = np.full((len(texts), length), tok.pad_id, np.int32)
   mask = np.zeros((len(texts), length), np.int32)
   for i, t in enumerate(texts):
-    ids = (_bos(tok) + list(tok.encode(t)))[-length:]
+    ids = _bos(tok) + list(tok.encode(t))
+    if len(ids) > length:
+      raise ValueError(f"{field}: a prompt needs {len(ids)} tokens but {field} = {length}; "
+                       f"raise {field} or use shorter prompts (prompt {i}: {t[:60]!r}...)")
     tokens[i, length - len(ids):] = ids
     mask[i, length - len(ids):] = 1
   return tokens, mask
 
 
-def encode_completions(tok: Tokenizer, texts: list[str], length: int
+def encode_completions(tok: Tokenizer, texts: list[str], length: int, *,
+                       field: str = "task.max_answer_len", truncate: bool = False
                        ) -> tuple[np.ndarray, np.ndarray]:
-  """Right-padded completion ids ``[B, length]`` ending in EOS (truncated if too long)."""
+  """Right-padded completion ids ``[B, length]`` ending in EOS.
+
+  Args:
+    truncate: cut completions longer than ``length`` (with their EOS) instead of raising; only
+      for text that was itself sampled under that length limit (e.g. DPO's rejected samples).
+
+  Raises:
+    ValueError: naming ``field`` when a completion + EOS needs more than ``length`` tokens and
+      ``truncate`` is False (SFT targets are never cut silently).
+  """
   tokens = np.full((len(texts), length), tok.pad_id, np.int32)
   mask = np.zeros((len(texts), length), np.int32)
   for i, t in enumerate(texts):
-    ids = ([*list(tok.encode(t)), tok.eos_id])[:length]
+    ids = [*list(tok.encode(t)), tok.eos_id]
+    if len(ids) > length:
+      if not truncate:
+        raise ValueError(f"{field}: a completion needs {len(ids)} tokens (with EOS) but {field} "
+                         f"= {length}; raise {field} (completion {i}: {t[:60]!r}...)")
+      ids = ids[:length]
     tokens[i, :len(ids)] = ids
     mask[i, :len(ids)] = 1
   return tokens, mask

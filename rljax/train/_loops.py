@@ -679,7 +679,8 @@ def build_preference_pairs(env: Env, model, *, num_pairs: int, samples_per_promp
     raise RuntimeError("DPO: every sampled completion was correct; no rejected completions")
   b = _data.sft_batch(env.task, env.tok, keep_ex, job.task.max_prompt_len,
                       job.task.max_answer_len)
-  rej, rej_mask = _data.encode_completions(env.tok, rejected, job.task.max_answer_len)
+  rej, rej_mask = _data.encode_completions(env.tok, rejected, job.task.max_answer_len,
+                                           truncate=True)  # sampled under that limit
   return {"prompt": b["prompt"], "prompt_mask": b["prompt_mask"], "chosen": b["tokens"],
           "chosen_mask": b["mask"], "rejected": rej, "rejected_mask": rej_mask}
 
