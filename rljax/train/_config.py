@@ -154,7 +154,7 @@ class TaskSpec:
   train_seed: int = 0  # seed of the training problem stream
   eval_seed: int = 10_000  # seed of the held-out problems (disjoint stream)
   num_eval: int = 128  # held-out problems for before/after accuracy (0 = no evaluation)
-  max_prompt_len: int = 64  # prompt tokens (left-padded / truncated)
+  max_prompt_len: int = 64  # prompt tokens (left-padded; a longer prompt is an error)
   max_answer_len: int = 48  # SFT target tokens / max new tokens at eval
 
   def __post_init__(self):

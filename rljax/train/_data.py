@@ -2,8 +2,9 @@
 
 The data-iterator position of a run is simply the step: the problems of step ``s`` are
 ``task.generate(np.random.default_rng([seed, s, round]), n)``, so a resumed run sees exactly
-the problems an uninterrupted one would. Shapes are static (prompts left-padded / truncated
-to ``max_prompt_len``, completions right-padded to a fixed length) so nothing recompiles.
+the problems an uninterrupted one would. Shapes are static (prompts left-padded to
+``max_prompt_len``, completions right-padded to a fixed length; longer ones
+are errors) so nothing recompiles.
 """
 
 from __future__ import annotations
