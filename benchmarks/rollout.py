@@ -160,8 +160,8 @@ def main():
   for name in args.presets:
     r = bench(PRESETS[name], args.runs, args.seed)
     rows.append(r)
-    print(f"{name}: rljax {r['jax_tps']:.0f} tok/s ({r['t_jax']:.2f} s), transformers "
-          f"{r['hf_tps']:.0f} tok/s ({r['t_hf']:.2f} s), compile {r['compile']:.1f} s", flush=True)
+    print(f"{name}: rljax {r['jax_tps']:.3g} tok/s ({r['t_jax']:.2f} s), transformers "
+          f"{r['hf_tps']:.3g} tok/s ({r['t_hf']:.2f} s), compile {r['compile']:.1f} s", flush=True)
   print()
   print(f"Machine: {_machine()}; median of {args.runs} runs after one untimed call.")
   print()
@@ -170,8 +170,8 @@ def main():
   print("|---|---|---|---|---|---|")
   for r in rows:
     p = r["preset"]
-    print(f"| {p.name} | {p.batch} x {p.prompt} + {p.new} | {r['jax_tps']:.0f} | "
-          f"{r['hf_tps']:.0f} | {r['jax_tps'] / r['hf_tps']:.2f}x | {r['compile']:.1f} |")
+    print(f"| {p.name} | {p.batch} x {p.prompt} + {p.new} | {r['jax_tps']:.3g} | "
+          f"{r['hf_tps']:.3g} | {r['jax_tps'] / r['hf_tps']:.2f}x | {r['compile']:.1f} |")
 
 
 if __name__ == "__main__":
