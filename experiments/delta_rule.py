@@ -95,8 +95,8 @@ PRESETS = {
                     decode_batch=2, decode_len=2, chunk_size=8,
                     variants=("attention", "deltanet", "attention + deep_delta")),
     "cpu": Preset(d_model=64, num_layers=2, num_heads=2, vocab=64, seq_len=32,
-                  kv_pairs=(2, 4, 8), batch=16, steps=150, lr=3e-3, warmup=15, seeds=(0,),
-                  eval_every=25, eval_rows=64, decode_batch=8, decode_len=32, chunk_size=32,
+                  kv_pairs=(2, 4, 8), batch=8, steps=60, lr=3e-3, warmup=6, seeds=(0,),
+                  eval_every=15, eval_rows=64, decode_batch=8, decode_len=32, chunk_size=32,
                   delta_mode="recurrent", variants=ALL[:5]),
     "gpu": Preset(d_model=256, num_layers=2, num_heads=4, vocab=8192, seq_len=256,
                   kv_pairs=(8, 16, 32, 64), batch=256, steps=4000, lr=1e-3, warmup=200,
@@ -339,16 +339,17 @@ def plots(out: str, res: dict) -> list[str]:
   fig.savefig(os.path.join(out, "throughput.png"), dpi=110)
   plt.close(fig)
 
-  fig, ax = plt.subplots(figsize=(6.5, 4.2))
-  kmax = str(max(kvs))
-  for r in runs:
-    idx = [i for i, rep in enumerate(r["replicas"]) if str(rep["kv_pairs"]) == kmax]
-    C.plot_band(ax, r["eval_steps"], np.asarray(r["eval_acc"])[idx], r["label"], marker="o",
-                markersize=3, linestyle="--" if r["residual"] == "deep_delta" else "-")
-  ax.set(xlabel="step", ylabel="query accuracy", title=f"MQAR accuracy during training, "
-         f"{kmax} pairs", ylim=(-0.02, 1.02))
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=7)
+  fig, axes = plt.subplots(1, len(kvs), figsize=(4.2 * len(kvs), 3.8), squeeze=False)
+  for ax, kv in zip(axes[0], kvs, strict=True):
+    for r in runs:
+      idx = [i for i, rep in enumerate(r["replicas"]) if rep["kv_pairs"] == kv]
+      C.plot_band(ax, r["eval_steps"], np.asarray(r["eval_acc"])[idx], r["label"], marker="o",
+                  markersize=3, linestyle="--" if r["residual"] == "deep_delta" else "-")
+    ax.axhline(2.0 / p["vocab"], color="gray", linestyle=":")
+    ax.set(xlabel="step", ylabel="query accuracy", title=f"{kv} pairs", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.suptitle("MQAR query accuracy during training (held-out)")
   fig.tight_layout()
   fig.savefig(os.path.join(out, "mqar_curves.png"), dpi=110)
   plt.close(fig)
@@ -436,7 +437,11 @@ def write_readme(out: str, res: dict) -> None:
       f"about {2.0 / p['vocab']:.3f}. Throughput: tokens/s of all "
       f"{len(p['kv_pairs']) * nseeds} replicas trained side by side (vmapped), of the "
       "full-sequence forward, and of one-token decode steps with the model's cache; single "
-      "measurements on a shared machine.)",
+      "measurements on a shared machine whose load changed while the arms ran one after "
+      "another (load average at the start: "
+      f"{', '.join(f'{x:.1f}' for x in (res['machine'].get('load_average_at_start') or []))}),"
+      " so only several-fold differences mean anything: on CPU the delta-rule arms train about "
+      "5x slower than attention here, and decode is not faster at these tiny lengths.)",
       "",
       "![MQAR accuracy](mqar_accuracy.png)",
       "",
@@ -479,6 +484,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{NAME})")
   ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
   ap.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
+  ap.add_argument("--batch", type=int, default=None, help="override the rows per step")
   ap.add_argument("--variants", nargs="+", default=None, choices=ALL,
                   help="run only these variants")
   ap.add_argument("--render-only", action="store_true",
@@ -497,6 +503,8 @@ def main(argv: list[str] | None = None) -> dict:
     p = dataclasses.replace(p, seeds=tuple(args.seeds))
   if args.variants is not None:
     p = dataclasses.replace(p, variants=tuple(args.variants))
+  if args.batch is not None:
+    p = dataclasses.replace(p, batch=args.batch)
   watch = C.Stopwatch()
   machine = C.machine_info()
   mesh = C.data_mesh()
