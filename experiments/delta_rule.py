@@ -385,6 +385,14 @@ def verdict(res: dict) -> tuple[str, str]:
   return v, why + "; ".join(parts) + "."
 
 
+def _speed_note(runs: list[dict]) -> str:
+  by = {r["label"]: r for r in runs}
+  if "attention" not in by or "deltanet" not in by:
+    return ""
+  ratio = by["attention"]["train_tokens_per_s"] / by["deltanet"]["train_tokens_per_s"]
+  return f": here DeltaNet trains {ratio:.1f}x slower than attention"
+
+
 def write_readme(out: str, res: dict) -> None:
   p = res["preset"]
   runs = res["runs"]
@@ -440,8 +448,7 @@ def write_readme(out: str, res: dict) -> None:
       "measurements on a shared machine whose load changed while the arms ran one after "
       "another (load average at the start: "
       f"{', '.join(f'{x:.1f}' for x in (res['machine'].get('load_average_at_start') or []))}),"
-      " so only several-fold differences mean anything: on CPU the delta-rule arms train about "
-      "5x slower than attention here, and decode is not faster at these tiny lengths.)",
+      " so only several-fold differences mean anything" + _speed_note(runs) + ".)",
       "",
       "![MQAR accuracy](mqar_accuracy.png)",
       "",
