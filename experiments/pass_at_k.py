@@ -116,6 +116,9 @@ def _readme(path, preset_name, preset, extra, summary, wall) -> None:
   catch = idd["first_k_base_catches_up"]
   if preset_name == "smoke":
     verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  elif small_win and catch is not None and seeds == 1:
+    verdict = (f"partly reproduced (one seed): RL leads at k=1 ({idd['rl_minus_base'][0]:+.3f}) "
+               f"and the base catches up by k={catch} in distribution; more seeds needed.")
   elif small_win and catch is not None:
     verdict = (f"reproduced: RL leads at k=1 ({idd['rl_minus_base'][0]:+.3f}) and the base "
                f"catches up by k={catch} in distribution.")
