@@ -107,6 +107,9 @@ def _readme(path, preset_name, preset, summary, k_mid, wall) -> None:
   noise = max(first[1], last[1], 0.01)
   if preset_name == "smoke":
     verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  elif ns == 1:
+    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
+               "noise of the evaluation and rerun with more seeds).")
   elif last[0] > first[0] + noise:
     verdict = (f"partly reproduced: the full DAPO recipe beats naive GRPO ({first[0]:.3f} -> "
                f"{last[0]:.3f} pass@1), but the per-addition steps are within about one seed "

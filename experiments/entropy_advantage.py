@@ -87,6 +87,9 @@ def _readme(path, preset_name, preset, ks, summary, hard_k, wall) -> None:
   noise = max(float(summary["in_distribution"][names[0]]["std"][-1]), 0.01)
   if preset_name == "smoke":
     verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  elif ns == 1:
+    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
+               "noise of the evaluation and rerun with more seeds).")
   elif g[-1] > g[0] and g[-1] > noise:
     verdict = (f"reproduced: the gain grows with k (k=1 {g[0]:+.3f}, k={ks[-1]} {g[-1]:+.3f}).")
   elif g[-1] > g[0]:

@@ -107,6 +107,9 @@ def _readme(path, preset_name, preset, summary, ent_stats, k_mid, wall) -> None:
               summary["top 20% (rho=0.2)"]["pass@1"][1], 0.01)
   if preset_name == "smoke":
     verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  elif ns == 1:
+    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
+               "noise of the evaluation and rerun with more seeds).")
   else:
     a = top20 >= full - noise
     b = bottom < min(top20, full) - noise

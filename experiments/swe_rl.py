@@ -141,6 +141,9 @@ def _readme(path, preset_name, preset, summary, wall) -> None:
   noise = max(sim["exact_pass@1"][1], exact["exact_pass@1"][1], 0.01)
   if preset_name == "smoke":
     verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  elif ns == 1:
+    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
+               "noise of the evaluation and rerun with more seeds).")
   else:
     d = sim["exact_pass@1"][0] - exact["exact_pass@1"][0]
     what = "reproduced" if d > noise else "partly reproduced" if d > 0 else "not reproduced"
