@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import platform
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _machine import describe
 
 from rljax.models._delta_rule import delta_rule_chunkwise, delta_rule_recurrent
 
@@ -37,19 +36,6 @@ def _parse():
   p.add_argument("--runs", type=int, default=5, help="timed runs (median reported)")
   p.add_argument("--warmup", type=int, default=1, help="untimed runs after compilation")
   return p.parse_args()
-
-
-def _machine() -> str:
-  dev = jax.devices()[0]
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    cpu = names[0] if names else cpu
-  except OSError:
-    pass
-  cores = os.cpu_count()
-  return f"{dev.platform} ({dev.device_kind}), {cores} CPU cores ({cpu}), jax {jax.__version__}"
 
 
 def _inputs(b, t, h, d, seed=0):
@@ -108,7 +94,7 @@ def main():
 
   print(f"\nDelta rule forward + backward, B={a.batch}, T={a.t}, H={a.heads}, Dk=Dv={a.head_dim}, "
         f"chunk={a.chunk}, fp32; median of {a.runs} runs after {a.warmup} warm-up")
-  print(f"Machine: {_machine()}\n")
+  print(f"Machine: {describe()}\n")
   print("| rule | recurrent (ms) | chunkwise (ms) | speed-up | max rel. grad diff "
         "| compile rec / chunk (s) |")
   print("|---|---:|---:|---:|---:|---:|")

@@ -23,12 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from _machine import describe
 
 
 def _parse():
@@ -45,21 +46,6 @@ def _parse():
   p.add_argument("--block-hidden", type=int, default=None, help="BlockSizes.hidden (pallas)")
   p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: one impl
   return p.parse_args()
-
-
-def _machine(jax) -> str:
-  dev = jax.devices()[0]
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    cpu = names[0] if names else cpu
-  except OSError:
-    pass
-  return (
-      f"{dev.platform} ({dev.device_kind}), {os.cpu_count()} CPU cores ({cpu}), "
-      f"jax {jax.__version__}"
-  )
 
 
 def _pseudo_uniform(shape, std, dtype):
@@ -134,7 +120,7 @@ def _child(args) -> dict:
       impl=impl, rss_inputs=rss_inputs, time_s=statistics.median(times), times=times, temp=temp,
       peak=peak,
       peak_kind=peak_kind, compile_s=compile_s, blocks=None if blocks is None else vars(blocks),
-      machine=_machine(jax), backend=backend,
+      machine=describe(), backend=backend,
   )
 
 

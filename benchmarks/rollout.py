@@ -25,10 +25,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import statistics
 import tempfile
 import time
+
+from _machine import describe
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -69,21 +70,6 @@ def _parse():
   p.add_argument("--runs", type=int, default=3, help="timed runs per side (median reported)")
   p.add_argument("--seed", type=int, default=0)
   return p.parse_args()
-
-
-def _machine() -> str:
-  dev = jax.devices()[0]
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open("/proc/cpuinfo") as f:
-      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    cpu = names[0] if names else cpu
-  except OSError:
-    pass
-  import torch
-
-  return (f"{dev.platform}, {os.cpu_count()} CPU cores ({cpu}), jax {jax.__version__}, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
 def _timed(fn, runs):
@@ -163,7 +149,10 @@ def main():
     print(f"{name}: rljax {r['jax_tps']:.3g} tok/s ({r['t_jax']:.2f} s), transformers "
           f"{r['hf_tps']:.3g} tok/s ({r['t_hf']:.2f} s), compile {r['compile']:.1f} s", flush=True)
   print()
-  print(f"Machine: {_machine()}; median of {args.runs} runs after one untimed call.")
+  import torch
+
+  print(f"Machine: {describe()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads); median of {args.runs} runs after one untimed call.")
   print()
   print("| model | batch x prompt + new | rljax tok/s | transformers tok/s | speed-up "
         "| rljax compile (s) |")
