@@ -109,7 +109,7 @@ def arithmetic_preset(name: str) -> RLPreset:
   """
   if name == "smoke":
     return RLPreset(
-        model=TINY_MODEL, task=arithmetic_task("1", num_eval=8, max_prompt_len=32,
+        model=TINY_MODEL, task=arithmetic_task("1", num_eval=8, max_prompt_len=40,
                                               max_answer_len=32),
         sft=SFTConfig(steps=4, batch_size=8),
         sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=0, decay_steps=4),

@@ -72,7 +72,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
   if name == "smoke":
     bands = {"id": "1,1", "edge": "2,2", "hard": "3,3"}
     p = dataclasses.replace(R.arithmetic_preset("smoke"), task=_task(
-        bands["id"], num_eval=4, prompt=48, answer=32))
+        bands["id"], num_eval=4, prompt=48, answer=64))
     return p, {"bands": bands, "exposures": (0.0, 0.01), "n": 4}
   if name == "cpu":
     bands = {"id": "1,3", "edge": "4,5", "hard": "6,8"}

@@ -45,7 +45,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
   if name == "smoke":
     p = R.RLPreset(
         model=R.TINY_MODEL,
-        task=TaskSpec(name="general_points", num_eval=4, max_prompt_len=96, max_answer_len=32),
+        task=TaskSpec(name="general_points", num_eval=4, max_prompt_len=96, max_answer_len=96),
         sft=SFTConfig(steps=4, batch_size=8),
         sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=0, decay_steps=4),
         optim=OptimConfig(learning_rate=1e-3, warmup_steps=0, schedule="constant"),
@@ -56,13 +56,13 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
   if name == "cpu":
     p = R.RLPreset(
         model=R.CPU_MODEL,
-        task=TaskSpec(name="general_points", num_eval=32, max_prompt_len=96, max_answer_len=64),
+        task=TaskSpec(name="general_points", num_eval=32, max_prompt_len=96, max_answer_len=96),
         sft=SFTConfig(steps=1000, batch_size=32),
         sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=1000,
                               min_lr_ratio=0.05),
         optim=OptimConfig(learning_rate=1e-3, warmup_steps=0, schedule="constant"),
-        grpo=GRPOConfig(steps=15, prompts_per_step=16, group_size=8, max_new_tokens=64),
-        seeds=(0, 1), eval_problems=64, eval_samples=4, eval_batch=16, max_new_tokens=64)
+        grpo=GRPOConfig(steps=15, prompts_per_step=16, group_size=8, max_new_tokens=96),
+        seeds=(0, 1), eval_problems=64, eval_samples=4, eval_batch=16, max_new_tokens=96)
     return p, {"chunks": 4, "sft_chunk": 50, "rl_chunk": 15}
   p = R.RLPreset(
       model=R.GPU_MODEL,

@@ -56,7 +56,7 @@ def preset_for(name: str) -> R.RLPreset:
                   max_answer_len=320)
   if name == "smoke":
     return R.RLPreset(
-        model=R.TINY_MODEL, task=dataclasses.replace(task, num_eval=4, max_answer_len=16),
+        model=R.TINY_MODEL, task=dataclasses.replace(task, num_eval=4),
         sft=SFTConfig(steps=2, batch_size=8),
         sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=0, decay_steps=2),
         optim=OptimConfig(learning_rate=1e-3, warmup_steps=0, schedule="constant"),
