@@ -211,7 +211,7 @@ def sft_checkpoint(workdir: str, preset: RLPreset, seed: int | None = None, *,
   done = _read_done(run_dir)
   if done is not None:
     return done
-  from rljax.train._loops import run_sft
+  from rljax.train import run_sft
 
   job = SFTJob(run_dir=run_dir, seed=seed, overwrite=True, model=model, task=task, sft=sft,
                optim=optim, log=_log(progress), checkpoint=CheckpointConfig(every=0, keep=1),
@@ -255,7 +255,7 @@ def ppo_arm(workdir: str, study: str, arm: str, preset: RLPreset, seed: int, ini
 
 
 def _run_cached(job, kind: str) -> dict[str, Any]:
-  from rljax.train._loops import run_grpo, run_ppo
+  from rljax.train import run_grpo, run_ppo
 
   key = _key(job)
   done = _read_done(job.run_dir)
@@ -301,7 +301,7 @@ def smooth(x: np.ndarray, w: int) -> np.ndarray:
 
 def load_policy(run_dir: str):
   """``(model, task, tokenizer, job)`` of a run folder's newest checkpoint."""
-  from rljax.train._loops import load_run
+  from rljax.train import load_run
   from rljax.train._policy import merge
 
   job, env, graphdef, params, rest = load_run(run_dir)
