@@ -344,6 +344,18 @@ def _finish(env: Env, before, after) -> dict[str, Any]:
   return {"before": before, "after": after, "run_dir": env.job.run_dir}
 
 
+def _run_rl(job: Job, phase: Callable) -> dict[str, Any]:
+  """Set-up, optional SFT warm start, held-out accuracy, the RL ``phase``, held-out accuracy."""
+  env = setup(job)
+  _prepare_run_dir(job)
+  graphdef, params, rest = init_policy(env)
+  params = _warm_start(env, job, graphdef, params, rest)
+  before = _eval_cached(env, "before", params, graphdef, rest)
+  params = phase(env, graphdef, params, rest)
+  after = _eval_cached(env, "after", params, graphdef, rest)
+  return _finish(env, before, after)
+
+
 def _warm_start(env: Env, job, graphdef, params, rest):
   """SFT warm start (resumable); a finished one is restored instead of re-run."""
   if job.sft.steps == 0:
@@ -551,14 +563,7 @@ def grpo_phase(env: Env, graphdef, params, rest):
 
 def run_grpo(job: GRPOJob) -> dict[str, Any]:
   """``rljax grpo``: SFT warm start, held-out accuracy, GRPO, held-out accuracy."""
-  env = setup(job)
-  _prepare_run_dir(job)
-  graphdef, params, rest = init_policy(env)
-  params = _warm_start(env, job, graphdef, params, rest)
-  before = _eval_cached(env, "before", params, graphdef, rest)
-  params = grpo_phase(env, graphdef, params, rest)
-  after = _eval_cached(env, "after", params, graphdef, rest)
-  return _finish(env, before, after)
+  return _run_rl(job, grpo_phase)
 
 
 # --------------------------------------------------------------------------------------------
@@ -638,14 +643,7 @@ def ppo_phase(env: Env, graphdef, params, rest):
 
 def run_ppo(job: PPOJob) -> dict[str, Any]:
   """``rljax ppo``: SFT warm start, held-out accuracy, PPO, held-out accuracy."""
-  env = setup(job)
-  _prepare_run_dir(job)
-  graphdef, params, rest = init_policy(env)
-  params = _warm_start(env, job, graphdef, params, rest)
-  before = _eval_cached(env, "before", params, graphdef, rest)
-  params = ppo_phase(env, graphdef, params, rest)
-  after = _eval_cached(env, "after", params, graphdef, rest)
-  return _finish(env, before, after)
+  return _run_rl(job, ppo_phase)
 
 
 # --------------------------------------------------------------------------------------------
@@ -734,14 +732,7 @@ def dpo_phase(env: Env, graphdef, params, rest):
 
 def run_dpo(job: DPOJob) -> dict[str, Any]:
   """``rljax dpo``: SFT warm start, held-out accuracy, DPO, held-out accuracy."""
-  env = setup(job)
-  _prepare_run_dir(job)
-  graphdef, params, rest = init_policy(env)
-  params = _warm_start(env, job, graphdef, params, rest)
-  before = _eval_cached(env, "before", params, graphdef, rest)
-  params = dpo_phase(env, graphdef, params, rest)
-  after = _eval_cached(env, "after", params, graphdef, rest)
-  return _finish(env, before, after)
+  return _run_rl(job, dpo_phase)
 
 
 # --------------------------------------------------------------------------------------------
