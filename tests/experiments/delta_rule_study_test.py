@@ -1,30 +1,16 @@
 """Smoke test of experiments/delta_rule.py (output files and schema) and its MQAR / Deep Delta
 pieces (hand-checked values); not the scientific result."""
 
-import importlib.util
+import importlib
 import json
 import os
-import sys
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments")
-
-
-def _load():
-  sys.path.insert(0, ROOT)
-  spec = importlib.util.spec_from_file_location("delta_rule_study",
-                                                os.path.join(ROOT, "delta_rule.py"))
-  mod = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = mod
-  spec.loader.exec_module(mod)
-  return mod
-
-
-M = _load()
+M = importlib.import_module("delta_rule")  # experiments/ is on sys.path (conftest.py)
 
 
 def test_mqar_batch_queries_recall_their_values():

@@ -1,27 +1,13 @@
 """Smoke test of experiments/dyt_vs_rmsnorm.py: output files and their schema, not the result."""
 
-import importlib.util
+import importlib
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "experiments")
-
-
-def _load():
-  sys.path.insert(0, ROOT)
-  spec = importlib.util.spec_from_file_location("dyt_vs_rmsnorm_study",
-                                                os.path.join(ROOT, "dyt_vs_rmsnorm.py"))
-  mod = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = mod
-  spec.loader.exec_module(mod)
-  return mod
-
-
-M = _load()
+M = importlib.import_module("dyt_vs_rmsnorm")  # experiments/ is on sys.path (conftest.py)
 
 
 def test_corpus_is_a_char_stream_with_heldout_split():

@@ -8,14 +8,11 @@ warm start once.
 import importlib
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 
-EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "experiments")
-sys.path.insert(0, EXPERIMENTS)
+# experiments/ is on sys.path (tests/experiments/conftest.py).
 
 STUDIES = ["pass_at_k", "entropy_minority", "entropy_advantage", "dapo_ablation", "sft_vs_rl",
            "difficulty", "swe_rl"]
