@@ -243,12 +243,21 @@ class ArithmeticDAG(Task):
     k: int | tuple[int, int] | None = None,
     template: str | None = None,
     templates: Sequence[str] | None = None,
+    direct_frac: float = 0.0,
   ) -> list[Example]:
     """``n`` problems with exactly ``k`` operations (or k uniform in a ``(lo, hi)`` range).
 
     ``template`` fixes the surface context; ``templates`` draws from a subset.
+    ``direct_frac`` is the fraction of problems whose ``solution`` (the SFT target) is the bare
+    ``<answer>v</answer>`` without the worked steps: a warm-start corpus of mixed quality, as
+    in pre-training data. A policy that imitates it sometimes answers without working (much less
+    accurate for a small model), and RL on the outcome reward learns which style pays (RL
+    amplifies a behaviour already present after pre-training; Zhao et al., arXiv 2504.07912).
+    Prompts, answers and rewards are unchanged; with the default 0 the stream is unchanged too.
     """
     check_n(n)
+    if not 0.0 <= direct_frac <= 1.0:
+      raise ValueError(f"direct_frac must be in [0, 1], got {direct_frac!r}")
     rng = as_rng(seed_or_rng)
     lo, hi = self._k_range(self.k if k is None else k)
     pool = (template,) if template is not None else tuple(templates or self.templates)
@@ -259,7 +268,10 @@ class ArithmeticDAG(Task):
     for _ in range(n):
       k_i = int(rng.integers(lo, hi + 1))
       tname = pool[int(rng.integers(len(pool)))]
-      out.append(self._make(rng, k_i, tname))
+      ex = self._make(rng, k_i, tname)
+      if direct_frac > 0 and rng.random() < direct_frac:
+        ex = dataclasses.replace(ex, solution=wrap_answer(ex.answer))
+      out.append(ex)
     return out
 
   def _make(self, rng: np.random.Generator, k: int, tname: str) -> Example:

@@ -131,3 +131,17 @@ def test_compact_template_is_short():
     assert len(task.format_prompt(ex)) <= 64 and len(task.sft_target(ex)) <= 64
     assert " " not in ex.solution and task.is_correct(ex, ex.solution)
   assert "compact" not in {e.metadata["template"] for e in TASK.generate(0, 40)}
+
+
+def test_direct_frac_replaces_only_the_solution():
+  worked = TASK.generate(5, 200, k=2, template="compact")
+  assert TASK.generate(5, 200, k=2, template="compact", direct_frac=0.0) == worked
+  mixed = TASK.generate(5, 200, k=2, template="compact", direct_frac=0.5)
+  bare = [e for e in mixed if e.solution == f"<answer>{e.answer}</answer>"]
+  assert 60 <= len(bare) <= 140  # ~Binomial(200, 0.5)
+  for e in mixed:  # answers and correctness do not depend on the solution style
+    assert TASK.is_correct(e, e.solution) and TASK.is_correct(e, f"<answer>{e.answer}</answer>")
+  assert all(e.solution == f"<answer>{e.answer}</answer>"
+             for e in TASK.generate(5, 20, k=2, direct_frac=1.0))
+  with pytest.raises(ValueError, match="direct_frac"):
+    TASK.generate(0, 1, direct_frac=1.5)
