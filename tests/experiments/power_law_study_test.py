@@ -1,0 +1,119 @@
+"""experiments/power_law.py on a tiny synthetic results tree: exact power laws are recovered."""
+
+import importlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+M = importlib.import_module("power_law")  # experiments/ is on sys.path (conftest.py)
+
+
+def _write(path, obj):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f)
+
+
+@pytest.fixture
+def tree(tmp_path):
+  root = tmp_path / "results"
+  steps = np.arange(1, 61, dtype=np.float64)
+  loss = 3.0 * steps**-0.5 + 1.2                       # a decreasing LM loss
+  ev = np.arange(0, 61, 6, dtype=np.float64)
+  held = 2.0 * np.maximum(ev, 1) ** -0.8 + 1.5
+  _write(str(root / "dyt_vs_rmsnorm" / "results.json"), {"runs": [{
+      "label": "rmsnorm", "seeds": [0, 1],
+      # two seeds at +-0.01: the mean is the exact law
+      "train_loss": [(loss + 0.01).tolist(), (loss - 0.01).tolist()],
+      "eval_steps": ev.tolist(), "heldout_loss": [held.tolist(), held.tolist()]}]})
+  reward = 0.8 - 0.6 * steps[:40] ** -0.7               # a rising RL reward
+  _write(str(root / "toy_rl" / "results.json"), {"seeds": [0], "arms": {
+      "grpo": [{"curves": {"step": steps[:40].tolist(), "reward_mean": reward.tolist()}}],
+      "base": [{"before": {}}]}})
+  os.makedirs(root / "sft_vs_rl")                       # a study that has not been run
+  (root / "sft_vs_rl" / "README.md").write_text("not yet run\n")
+  metrics = tmp_path / "run" / "metrics.jsonl"
+  os.makedirs(metrics.parent)
+  with open(metrics, "w") as f:
+    for s in range(1, 51):
+      f.write(json.dumps({"step": s, "loss": 5.0 * s**-0.3 + 0.5}) + "\n")
+  return root, metrics
+
+
+def _curve(res, group, label):
+  (c,) = [c for c in res["curves"] if c["group"] == group and c["label"] == label]
+  return c
+
+
+def test_recovers_exact_laws_and_writes_results(tree, tmp_path, capsys):
+  root, metrics = tree
+  out = str(tmp_path / "out")
+  res = M.main(["--preset", "smoke", "--out", out, "--results-root", str(root),
+                "--metrics", f"{metrics}:loss"])
+  assert "sft_vs_rl: no results.json" in capsys.readouterr().out
+  assert res["skipped"] == {"sft_vs_rl": "no results.json (not yet run)"}
+
+  for group, label, abc, sign in [("train loss", "rmsnorm", (3.0, 0.5, 1.2), 1.0),
+                                  ("held-out loss", "rmsnorm", (2.0, 0.8, 1.5), 1.0),
+                                  ("reward_mean", "grpo", (0.6, 0.7, -0.8), -1.0),
+                                  ("loss", "run", (5.0, 0.3, 0.5), 1.0)]:
+    c = _curve(res, group, label)
+    for w in ("full", "second half", "last third"):
+      f = c["fits"]["windows"][w]
+      if group == "held-out loss" and w == "last third":  # steps 42, 48, 54, 60: 4 points
+        assert f["fit"]["n_points"] == 4
+      fit = f["fit"]
+      np.testing.assert_allclose([fit["a"], fit["b"], fit["c"]], abc, rtol=2e-3,
+                                 err_msg=f"{group} {w}")
+      assert fit["sign"] == sign and fit["r2"] > 0.9999
+      assert f["check"]["sse_ratio"] <= 1.05 and not f["flags"], f["flags"]
+    full = c["fits"]["windows"]["full"]
+    x_last = c["fits"]["x_last"]
+    law = sign * (abc[0] * np.asarray([2 * x_last, 10 * x_last]) ** -abc[1] + abc[2])
+    np.testing.assert_allclose(full["forecast_y"], law, rtol=1e-3)
+    np.testing.assert_allclose(full["asymptote"], sign * abc[2], rtol=2e-3)
+    assert c["fits"]["backtest"]["beats_flat"] and c["fits"]["extrapolation_trusted"]
+
+  held = _curve(res, "held-out loss", "rmsnorm")
+  assert held["dropped_nonpositive_x"] == 1 and held["x"][0] == 6.0  # step 0 left out
+  assert [c["label"] for c in res["curves"] if c["study"] == "toy_rl"] == ["grpo"]
+
+  with open(os.path.join(out, "results.json")) as f:
+    saved = json.load(f)
+  assert {"study", "preset", "config", "machine", "wall_time_s", "command", "inputs",
+          "skipped", "summary", "verdict", "curves", "figures"} <= set(saved)
+  assert saved["summary"]["LM train loss (every step)"]["trusted"] == 1
+  assert saved["summary"]["LM held-out loss (evals)"]["described"] == 1
+  assert saved["summary"]["metrics.jsonl"]["trusted"] == 1
+  for fig in saved["figures"]:
+    assert os.path.getsize(os.path.join(out, fig)) > 0, fig
+  readme = open(os.path.join(out, "README.md")).read()
+  assert "Verdict:" in readme and "| rmsnorm |" in readme and "fit_quality.png" in readme
+
+  # --render-only redraws from results.json without the inputs.
+  os.remove(os.path.join(out, "README.md"))
+  M.main(["--out", out, "--render-only"])
+  assert "| grpo |" in open(os.path.join(out, "README.md")).read()
+
+
+def test_flags_a_poor_fit_and_bad_inputs(tmp_path):
+  p = M.PRESETS["cpu"]
+  rng = np.random.default_rng(0)
+  x = np.arange(1, 31, dtype=np.float64)
+  noisy = M._curve("s", "g", "noise", "accuracy", x, 0.1 + rng.normal(0, 0.05, x.size), "src")
+  fits = M.fit_curve(noisy, p)
+  assert fits["windows"]["full"]["fit"]["r2"] < 0.9
+  assert not fits["extrapolation_trusted"]
+  assert any("poor fit" in r for r in fits["extrapolation_caveats"])
+
+  bad = tmp_path / "dyt_vs_rmsnorm" / "results.json"
+  _write(str(bad), {"runs": [{"label": "rmsnorm", "seeds": [0]}]})
+  msg = r"results.json runs/0 \(rmsnorm\): missing key 'train_loss'"
+  with pytest.raises(ValueError, match=msg):
+    M.read_study(str(bad), "dyt_vs_rmsnorm", p)
+  with pytest.raises(ValueError, match="PATH:COLUMN"):
+    M.parse_metrics_arg("no-colon")
+  with pytest.raises(ValueError, match="no file"):
+    M.parse_metrics_arg(str(tmp_path / "missing.jsonl") + ":loss")
