@@ -244,6 +244,7 @@ class ArithmeticDAG(Task):
     template: str | None = None,
     templates: Sequence[str] | None = None,
     direct_frac: float = 0.0,
+    answer_noise: float = 0.0,
   ) -> list[Example]:
     """``n`` problems with exactly ``k`` operations (or k uniform in a ``(lo, hi)`` range).
 
@@ -253,11 +254,17 @@ class ArithmeticDAG(Task):
     in pre-training data. A policy that imitates it sometimes answers without working (much less
     accurate for a small model), and RL on the outcome reward learns which style pays (RL
     amplifies a behaviour already present after pre-training; Zhao et al., arXiv 2504.07912).
-    Prompts, answers and rewards are unchanged; with the default 0 the stream is unchanged too.
+    ``answer_noise`` is the fraction of worked solutions whose final ``<answer>`` tag holds a
+    wrong value (uniform over the other residues) after correct working: a sloppy teacher. A
+    policy that imitates it copies its own result into the tag only most of the time; an
+    outcome reward teaches it to copy always.
+    Prompts, answers and rewards are unchanged; with both at 0 the stream is unchanged too.
     """
     check_n(n)
     if not 0.0 <= direct_frac <= 1.0:
       raise ValueError(f"direct_frac must be in [0, 1], got {direct_frac!r}")
+    if not 0.0 <= answer_noise <= 1.0:
+      raise ValueError(f"answer_noise must be in [0, 1], got {answer_noise!r}")
     rng = as_rng(seed_or_rng)
     lo, hi = self._k_range(self.k if k is None else k)
     pool = (template,) if template is not None else tuple(templates or self.templates)
@@ -271,6 +278,10 @@ class ArithmeticDAG(Task):
       ex = self._make(rng, k_i, tname)
       if direct_frac > 0 and rng.random() < direct_frac:
         ex = dataclasses.replace(ex, solution=wrap_answer(ex.answer))
+      elif answer_noise > 0 and rng.random() < answer_noise:
+        wrong = (int(ex.answer) + int(rng.integers(1, self.modulus))) % self.modulus
+        body = ex.solution[: ex.solution.rindex(ANSWER_OPEN)]
+        ex = dataclasses.replace(ex, solution=body + wrap_answer(str(wrong)))
       out.append(ex)
     return out
 

@@ -178,7 +178,8 @@ def _run_phase(env: Env, phase: str, state: TrainState, total: int,
     for s in range(start, total):
       t0 = time.perf_counter()
       state, metrics = iteration(state, s)
-      metrics = dict(metrics)
+      # Wait for the step itself (not just its dispatch) so step_time and tokens/s are real.
+      metrics = dict(jax.block_until_ready(metrics))
       metrics["step_time"] = time.perf_counter() - t0
       if "tokens" in metrics:
         metrics["tokens_per_s"] = metrics["tokens"] / max(metrics["step_time"], 1e-9)

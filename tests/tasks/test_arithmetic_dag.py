@@ -145,3 +145,19 @@ def test_direct_frac_replaces_only_the_solution():
              for e in TASK.generate(5, 20, k=2, direct_frac=1.0))
   with pytest.raises(ValueError, match="direct_frac"):
     TASK.generate(0, 1, direct_frac=1.5)
+
+
+def test_answer_noise_corrupts_only_the_final_tag():
+  task = ArithmeticDAG(templates=["compact"])
+  clean = task.generate(5, 50, k=2)
+  assert task.generate(5, 50, k=2, answer_noise=0.0) == clean
+  for e in task.generate(5, 50, k=2, answer_noise=1.0):
+    body, tag = e.solution.rsplit("<answer>", 1)
+    assert body.rstrip().endswith(f"={e.answer}")  # the working is right ...
+    assert tag != f"{e.answer}</answer>" and not task.is_correct(e, e.solution)  # ... the tag not
+    assert task.is_correct(e, body + f"<answer>{e.answer}</answer>")
+  noisy = task.generate(6, 400, k=1, answer_noise=0.3)
+  frac = np.mean([not task.is_correct(e, e.solution) for e in noisy])
+  assert 0.2 < frac < 0.4
+  with pytest.raises(ValueError, match="answer_noise"):
+    task.generate(0, 1, answer_noise=-0.1)
