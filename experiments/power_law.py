@@ -56,6 +56,7 @@ class Preset:
   extrapolate: tuple[float, ...] = (2.0, 10.0)   # forecasts at these multiples of x_last
   r2_good: float = 0.9               # below this a fit is "poor" and its forecast not trusted
   b_min: float = 0.02                # b below this: a log-linear trend, asymptote unidentified
+  min_points: int = 10               # fewer points: b and c too poorly determined to forecast
   rl_metrics: tuple[str, ...] = ("reward_mean", "accuracy", "entropy")
 
   def __post_init__(self):
@@ -74,6 +75,8 @@ class Preset:
       raise ValueError(f"r2_good must be in (0, 1], got {self.r2_good}")
     if self.b_min < 0.0:
       raise ValueError(f"b_min must be >= 0, got {self.b_min}")
+    if self.min_points < 4:
+      raise ValueError(f"min_points must be >= 4 (3 parameters), got {self.min_points}")
 
 
 # The fits do not depend on the machine: every preset is the same.
@@ -266,6 +269,8 @@ def _flags(fit: PowerLawFit, metric: str, p: Preset, forecasts: Sequence[float])
   flags = []
   if fit.r2 < p.r2_good:
     flags.append(f"poor fit (R^2 {fit.r2:.2f} < {p.r2_good})")
+  if fit.n_points < p.min_points:
+    flags.append(f"only {fit.n_points} points (< {p.min_points}): b, c poorly determined")
   if fit.b < p.b_min:
     flags.append(f"b ~ 0 ({fit.b:.3g}): a log-linear trend, asymptote not identified")
   elif fit.b > 9.9:
@@ -367,10 +372,10 @@ def kind_of(curve: dict) -> str:
 
 
 def described(curve: dict, p: Preset) -> bool:
-  """A power law describes a curve: the best one (the b-grid check) has R^2 >= r2_good on the
-  full window, and the library's asymptote is inside the metric's range."""
+  """A power law describes a curve: on the full window the library fit converged (matches the
+  b-grid check), has R^2 >= r2_good, and its asymptote is inside the metric's range."""
   f = curve["fits"]["windows"].get(p.windows[0][0], {})
-  return ("fit" in f and f["check"]["r2"] >= p.r2_good
+  return ("fit" in f and f["check"]["sse_ratio"] <= 1.05 and f["fit"]["r2"] >= p.r2_good
           and not any(fl.startswith("asymptote") for fl in f["flags"]))
 
 
@@ -416,7 +421,8 @@ def verdict(summary: dict, p: Preset) -> tuple[str, str]:
     parts.append(
         f"{kind}: the best power law (b-grid check) has full-window R^2 median "
         f"{_r2(k['check_median_r2_full'])} ({k['check_good_fits_full']} of {k['curves']} >= "
-        f"{p.r2_good}), {k['described']} of them with the asymptote inside the metric's range; "
+        f"{p.r2_good}); {k['described']} described (library fit converged, R^2 >= "
+        f"{p.r2_good}, asymptote inside the metric's range); "
         f"library R^2 median {_r2(k['median_r2']['full'])}, {k['not_converged']} of {k['fits']} "
         f"library fits not converged; the backtest beat a flat forecast on "
         f"{k['backtest_beats_flat']} of {k['backtested']}; {k['trusted']} forecasts trusted.")
@@ -438,6 +444,12 @@ def _fmt(v, digits=3) -> str:
 
 def _r2(v) -> str:
   return "-" if v is None else f"{v:.2f}"
+
+
+def _last(c: dict, p: Preset) -> float:
+  """The mean of the curve's last ``flat_points`` finite values (where training stopped)."""
+  y = c["y"][np.isfinite(c["y"])]
+  return float(np.mean(y[-p.flat_points:])) if y.size else math.nan
 
 
 def _win(c: dict, w: str, key: str) -> str:
@@ -532,7 +544,7 @@ def plots(out: str, curves: list[dict], p: Preset) -> list[str]:
   ax.axhline(p.r2_good, color="red", lw=0.8, ls="--", label=f"R^2 = {p.r2_good}")
   ax.set(ylim=(-0.4, 1.05), xticks=[], ylabel="R^2 (clipped at -0.2)",
          title="Fit quality per curve and window")
-  ax.legend(fontsize=7, loc="lower right")
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
   fig.tight_layout()
   fig.savefig(os.path.join(out, "fit_quality.png"), dpi=100)
   plt.close(fig)
@@ -564,8 +576,10 @@ def write_readme(out: str, res: dict) -> None:
       f"for a fixed `b` the law is linear in `(a, c)`, so least squares over a grid of 802 "
       f"values of `b` in [0, 10] finds the best power law to grid precision; a library fit "
       f"whose SSE exceeds 1.05x the grid's is flagged *not converged* (`fit_power_law` "
-      f"returns its initial guess when scipy stops at `maxfev`). Whether a kind of curve "
-      f"*is* a power law is judged on the check's R^2. "
+      f"returns its initial guess when scipy stops at `maxfev`). A curve counts as "
+      f"*described* by a power law if the library fit converged, has R^2 >= {p.r2_good} and "
+      f"its asymptote is inside the metric's range; the check's R^2 says how well the best "
+      f"power law could do. "
       f"Preset `{res['preset']}` (all presets are the same), "
       f"{res['wall_time_s']:.1f} s on {res['machine_words']}.",
       "",
@@ -586,6 +600,48 @@ def write_readme(out: str, res: dict) -> None:
                  f"{k['not_converged']} of {k['fits']} | "
                  f"{k['backtest_beats_flat']} of {k['backtested']} | {k['trusted']} |")
   lines += ["", f"Verdict: **{res['verdict']}**. {res['verdict_reason']}", ""]
+  desc = [c for c in curves if described(c, p)]
+  if desc:
+    lines += [f"The curves a power law describes (full-window fit; last value = mean of the "
+              f"last {p.flat_points} points):", ""]
+    for c in desc:
+      fw = c["fits"]["windows"]["full"]
+      trust = ("forecast trusted" if c["fits"]["extrapolation_trusted"] else
+               "forecast not trusted: " + "; ".join(c["fits"]["extrapolation_caveats"]))
+      lines.append(
+          f"- {c['study']} {c['group']}, {c['label']}: last {_fmt(_last(c, p))} at "
+          f"{c['x_label']} {c['fits']['x_last']:g}; forecast "
+          + ", ".join(f"{_fmt(y)} at {x:g}" for x, y in zip(fw["forecast_x"], fw["forecast_y"]))
+          + f"; asymptote {_fmt(fw['asymptote'])} (b = {fw['fit']['b']:.2f}, R^2 "
+          f"{fw['fit']['r2']:.3f}, {fw['fit']['n_points']} points); {trust}")
+    lines.append("")
+  last_w = wnames[-1]
+  drops = [(kind, k["median_r2"]["full"], k["median_r2"][last_w]) for kind, k in summ.items()
+           if k["median_r2"]["full"] is not None and k["median_r2"][last_w] is not None
+           and k["median_r2"][last_w] < k["median_r2"]["full"] - 0.2]
+  if drops:
+    lines += [
+        "Zoomed windows: the median R^2 falls from the full window to the " + last_w + " ("
+        + "; ".join(f"{kind} {a:.2f} -> {b:.2f}" for kind, a, b in drops) + "). Late in a "
+        "short run the trend left is small next to the step-to-step noise (one batch per "
+        "step), so a zoomed fit explains little of the variance even where the law holds; "
+        "its `b` swings between windows (the per-curve tables), which is itself a sign that "
+        "these curves do not pin down one exponent.", ""]
+  nc = [(c, w) for c in curves for w, f in c["fits"]["windows"].items()
+        if "check" in f and f["check"]["sse_ratio"] > 1.05]
+  if nc:
+    lines += [
+        f"Convergence: in {len(nc)} fits `rljax.powerlaw.fit_power_law` stopped at scipy's "
+        "`maxfev` and returned its initial guess (R^2 as low as "
+        f"{min(c['fits']['windows'][w]['fit']['r2'] for c, w in nc):.2f}): "
+        + "; ".join(f"{c['study']} {c['group']} {c['label']} ({w}: R^2 "
+                    f"{c['fits']['windows'][w]['fit']['r2']:.2f}, check "
+                    f"{c['fits']['windows'][w]['check']['r2']:.2f} at b = "
+                    f"{c['fits']['windows'][w]['check']['b']:.2g})" for c, w in nc)
+        + ". The check puts the best law at b -> 0 there: the curve is a straight line in "
+        "log x (or bends the other way), where `a` and `c` run off to infinity together and "
+        "the iterations never settle. These fits are flagged and their forecasts not trusted.",
+        ""]
   if res.get("notes"):
     lines += ["Notes:", ""] + [f"- {n}" for n in res["notes"]] + [""]
   lines += ["![fit quality](fit_quality.png)", ""]
@@ -597,14 +653,14 @@ def write_readme(out: str, res: dict) -> None:
           f"**{group}** (x = {cs[0]['x_label']}, last x = {cs[0]['fits'].get('x_last', 0):g}"
           f", {cs[0]['n_replicas']} seed(s) averaged)", "",
           "| curve | n | R^2 " + " / ".join(wnames) + " | b " + " / ".join(wnames)
-          + " | RMSE (full) | asymptote (full) | forecast " + x_mult
+          + " | RMSE (full) | last value | asymptote (full) | forecast " + x_mult
           + " | backtest RMSE (fit / flat) | forecast trusted? |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|"]
       for c in cs:
         fw = c["fits"]["windows"].get("full", {})
         if "fit" not in fw:
           lines.append(f"| {c['label']} | {c['x'].size} | not fitted: "
-                       f"{c['fits'].get('skipped', fw.get('skipped', '-'))} |||||||")
+                       f"{c['fits'].get('skipped', fw.get('skipped', '-'))} ||||||||")
           continue
         bt = c["fits"]["backtest"]
         btxt = (f"{_fmt(bt['rmse'])} / {_fmt(bt['flat_rmse'])}" if "rmse" in bt else "-")
@@ -614,7 +670,7 @@ def write_readme(out: str, res: dict) -> None:
             f"| {c['label']} | {fw['fit']['n_points']} | "
             + " / ".join(_win(c, w, "r2") for w in wnames) + " | "
             + " / ".join(_win(c, w, "b") for w in wnames)
-            + f" | {_fmt(fw['fit']['rmse'])} | {_fmt(fw['asymptote'])} | "
+            + f" | {_fmt(fw['fit']['rmse'])} | {_fmt(_last(c, p))} | {_fmt(fw['asymptote'])} | "
             + " / ".join(_fmt(v) for v in fw["forecast_y"]) + f" | {btxt} | {trust} |")
       lines.append("")
   lines += [
@@ -678,6 +734,9 @@ def render_only(out: str) -> dict:
   res["config"] = Preset(**{k: (tuple(tuple(x) if isinstance(x, list) else x for x in v)
                                 if isinstance(v, list) else v) for k, v in cfg.items()})
   res["curves"] = _from_json(_get(res, ["curves"], path))
+  # the summary and verdict are derived from the stored fits: recompute them
+  res["summary"] = summarize(res["curves"], res["config"])
+  res["verdict"], res["verdict_reason"] = verdict(res["summary"], res["config"])
   res["figures"] = plots(out, res["curves"], res["config"])
   write_readme(out, res)
   C.write_json(path, res | {"curves": _to_json(res["curves"])})
