@@ -96,16 +96,24 @@ def fit_power_law(
   sign = -1.0 if increasing else 1.0
   z = sign * y
 
-  # Initial guess: c just below the tail, a and b from a log-log line on z - c.
-  c0 = z.min() - 0.1 * (np.ptp(z) + 1e-12)
-  slope, intercept = np.polyfit(np.log(x), np.log(z - c0), 1)
-  p0 = (intercept, max(-slope, 1e-3), c0)
+  # Initial guess: the best (a, c) on a grid of b (for fixed b the law is linear in a, c),
+  # which is also the answer when scipy does not converge (b -> 0: a log-linear curve).
+  bs = np.concatenate([[0.0], np.geomspace(1e-4, 10.0, 401)])
+  u = np.power(x[None, :], -bs[:, None])
+  du, dz = u - u.mean(1, keepdims=True), z - z.mean()
+  var = np.sum(du**2, 1)
+  ga = np.maximum(np.sum(du * dz[None, :], 1) / np.maximum(var, 1e-300), 1e-12)
+  gc = z.mean() - ga * u.mean(1)
+  i = int(np.argmin(np.sum((ga[:, None] * u + gc[:, None] - z[None, :]) ** 2, 1)))
+  p0 = (math.log(ga[i]), bs[i], gc[i])
   try:
     params, _ = optimize.curve_fit(
         _model, x, z, p0=p0, bounds=([-np.inf, 0.0, -np.inf], [np.inf, 10.0, np.inf]),
-        maxfev=20000,
+        maxfev=2000, ftol=1e-12, xtol=1e-12, gtol=1e-12,  # the grid start is already close
     )
-  except RuntimeError:  # did not converge: report the initial guess's quality honestly
+    if np.sum((_model(x, *params) - z) ** 2) > np.sum((_model(x, *p0) - z) ** 2):
+      params = np.asarray(p0)
+  except RuntimeError:  # did not converge: the grid optimum
     params = np.asarray(p0)
   log_a, b, c = (float(p) for p in params)
   pred = _model(x, log_a, b, c)
