@@ -124,6 +124,11 @@ def _child(args) -> dict:
   )
 
 
+def _ms(seconds: float) -> str:
+  ms = seconds * 1e3
+  return f"{ms:.0f}" if ms >= 100 else f"{ms:.2f}"
+
+
 def _run_child(args, impl) -> dict:
   cmd = [sys.executable, os.path.abspath(__file__), "--child", impl]
   for flag in ("n", "d", "v", "dtype", "runs", "warmup", "block_tokens", "block_vocab",
@@ -133,7 +138,9 @@ def _run_child(args, impl) -> dict:
       cmd += [f"--{flag.replace('_', '-')}", str(value)]
   out = subprocess.run(cmd, capture_output=True, text=True, check=False)
   if out.returncode != 0:
-    raise RuntimeError(f"{impl} failed:\n{out.stderr[-4000:]}")
+    print(out.stderr[-4000:], file=sys.stderr)
+    lines = [x for x in out.stderr.strip().splitlines() if x.strip()]
+    return {"impl": impl, "error": (lines[-1] if lines else f"exit {out.returncode}")[:200]}
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -158,6 +165,12 @@ def main():
   for impl in ["matmul", *impls]:
     print(f"running {impl} ...", file=sys.stderr, flush=True)
     results[impl] = _run_child(args, impl)
+  if "error" in results["matmul"]:
+    sys.exit(f"the matmul floor failed: {results['matmul']['error']}")
+  if "error" in results.get("naive", {}):
+    del results["naive"]  # the table is relative to naive only where naive ran
+    impls.remove("naive")
+    print("naive: failed (see above); no 'vs naive' columns", file=sys.stderr)
   floor = results["matmul"]["time_s"]
   naive = results.get("naive")
   mib = 2**20
@@ -174,14 +187,19 @@ def main():
   ]
   for impl in ["matmul", *impls]:
     r = results[impl]
+    if "error" in r:
+      lines.append(f"| {impl} | failed: {r['error'].replace('|', '/')} |" + " - |" * 7)
+      continue
     blocks = "-" if r["blocks"] is None else f"{r['blocks']['tokens']} x {r['blocks']['vocab']}"
+    if impl == "pallas":
+      blocks += f" (hidden {r['blocks']['hidden']})"
     rel = {
         key: "-" if naive is None else f"{r[key] / naive[key]:.1%}" for key in ("temp", "peak")
     }
     x_naive = "-" if naive is None else f"{r['time_s'] / naive['time_s']:.2f}x"
     name = "hidden @ weight (floor)" if impl == "matmul" else impl
     lines.append(
-        f"| {name} | {blocks} | {r['time_s'] * 1e3:.0f} | {x_naive} | "
+        f"| {name} | {blocks} | {_ms(r['time_s'])} | {x_naive} | "
         f"{r['time_s'] / floor:.2f}x | {r['temp'] / mib:.0f} | {rel['temp']} | "
         f"{r['peak'] / mib:.0f} | {rel['peak']} |"
     )

@@ -1,7 +1,9 @@
 """Pallas kernels for fused log-prob + entropy: GPU (Triton), TPU (Mosaic), CPU (interpret).
 
 Four kernels, all over ``[tokens x vocab]`` logit tiles ``l = h W / T`` (the hidden axis is
-chunked by ``BlockSizes.hidden`` inside the kernel, with static unrolled loops):
+chunked by ``BlockSizes.hidden`` inside the kernel: a static unrolled loop in ``"grid"`` style,
+which Mosaic needs, and a ``fori_loop`` in ``"loop"`` style, which keeps Triton's shared memory
+to one chunk's operands):
 
 * ``_stats_kernel`` (forward, grid ``(N/tn, V/tv)``, fully parallel): per tile the partial
   row max ``m``, ``s = sum exp(l - m)``, ``t = sum exp(l - m)(l - m)`` and the target logit if
@@ -87,14 +89,31 @@ def _dot(a, b, contract):
                          preferred_element_type=jnp.float32)
 
 
-def _logits_tile(h_ref, w_ref, rows, cols, *, nd, bd, inv_temp):
+def _hidden_chunks(nd, bd, unroll, body, init):
+  """``body(offset, carry)`` over the ``nd`` hidden chunks of width ``bd``.
+
+  ``unroll``: a static Python loop (Mosaic/TPU wants static lane offsets). Otherwise a
+  ``fori_loop`` with dynamic, ``bd``-aligned offsets: Triton keeps the operands of every
+  unrolled dot in shared memory at once (D = 896 needs > 1 MiB, far past the 227 KiB of an
+  H100/H200), whereas a loop needs one chunk's (two with pipelining).
+  """
+  if unroll:
+    carry = init
+    for k in range(nd):
+      carry = body(k * bd, carry)
+    return carry
+  return lax.fori_loop(0, nd, lambda k, c: body(pl.multiple_of(k * bd, bd), c), init)
+
+
+def _logits_tile(h_ref, w_ref, rows, cols, shape, *, nd, bd, inv_temp, unroll):
   """``[tn, tv]`` fp32 logits ``h[rows] @ w[:, cols] / T``, hidden axis in ``nd`` chunks."""
-  acc = None
-  for k in range(nd):  # static unroll: no dynamic lane offsets (Mosaic), pow2 loads (Triton)
-    h = h_ref[rows, pl.ds(k * bd, bd)]
-    w = w_ref[pl.ds(k * bd, bd), cols]
-    part = _dot(h, w, ((1,), (0,)))
-    acc = part if acc is None else acc + part
+
+  def body(off, acc):
+    h = h_ref[rows, pl.ds(off, bd)]
+    w = w_ref[pl.ds(off, bd), cols]
+    return acc + _dot(h, w, ((1,), (0,)))
+
+  acc = _hidden_chunks(nd, bd, unroll, body, jnp.zeros(shape, jnp.float32))
   return acc * inv_temp
 
 
@@ -138,13 +157,15 @@ def _merge(m_J, s_J, t_J, ly_J):
 # ----------------------------------------------------------------------------- kernels
 
 
-def _stats_kernel(*refs, vocab, tv, nd, bd, inv_temp, from_logits):
+def _stats_kernel(*refs, vocab, tv, nd, bd, inv_temp, from_logits, unroll=True):
   if from_logits:
     x_ref, y_ref, m_ref, s_ref, t_ref, ly_ref = refs
     l = x_ref[...].astype(jnp.float32) * inv_temp
   else:
     h_ref, w_ref, y_ref, m_ref, s_ref, t_ref, ly_ref = refs
-    l = _logits_tile(h_ref, w_ref, slice(None), slice(None), nd=nd, bd=bd, inv_temp=inv_temp)
+    shape = (h_ref.shape[0], w_ref.shape[1])
+    l = _logits_tile(h_ref, w_ref, slice(None), slice(None), shape, nd=nd, bd=bd,
+                     inv_temp=inv_temp, unroll=unroll)
   l, cols = _mask_cols(l, pl.program_id(1) * tv, vocab)
   m, s, t, l_y = _tile_stats(l, cols, y_ref[...])
   m_ref[...] = m
@@ -166,17 +187,22 @@ def _dh_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dh_ref, *
                bd, num_tiles, inv_temp, style):
   """``dh[i] = sum_j dz[i, j] W[:, j]^T``: reduce over vocabulary tiles ``j``."""
   rows = slice(None)
+  unroll = style == "grid"
   row_stats = [r[...] for r in (y_ref, lse_ref, mean_ref, gl_ref, ge_ref)]
 
   def step(j, col0_local):
     cols_sl = pl.ds(col0_local, tv)
-    l = _logits_tile(h_ref, w_ref, rows, cols_sl, nd=nd, bd=bd, inv_temp=inv_temp)
+    l = _logits_tile(h_ref, w_ref, rows, cols_sl, (dh_ref.shape[0], tv), nd=nd, bd=bd,
+                     inv_temp=inv_temp, unroll=unroll)
     l, cols = _mask_cols(l, j * tv, vocab)
     dz = _tile_dz(l, cols, *row_stats, inv_temp).astype(w_ref.dtype)
-    for k in range(nd):
-      w = w_ref[pl.ds(k * bd, bd), cols_sl]  # [bd, tv]
-      upd = _dot(dz, w, ((1,), (1,)))
-      dh_ref[:, pl.ds(k * bd, bd)] += upd
+
+    def update(off, carry):
+      w = w_ref[pl.ds(off, bd), cols_sl]  # [bd, tv]
+      dh_ref[:, pl.ds(off, bd)] += _dot(dz, w, ((1,), (1,)))
+      return carry
+
+    _hidden_chunks(nd, bd, unroll, update, 0)
 
   if style == "grid":
     j = pl.program_id(1)
@@ -200,16 +226,21 @@ def _dw_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dw_ref, *
   """``dW[:, j] = sum_i h[i]^T dz[i, j]``: reduce over token tiles ``i``."""
   j = pl.program_id(0)
   cols_sl = slice(None)
+  unroll = style == "grid"
 
   def step(rows):
-    l = _logits_tile(h_ref, w_ref, rows, cols_sl, nd=nd, bd=bd, inv_temp=inv_temp)
+    l = _logits_tile(h_ref, w_ref, rows, cols_sl, (tn, tv), nd=nd, bd=bd, inv_temp=inv_temp,
+                     unroll=unroll)
     l, cols = _mask_cols(l, j * tv, vocab)
     row_stats = [r[rows, :] for r in (y_ref, lse_ref, mean_ref, gl_ref, ge_ref)]
     dz = _tile_dz(l, cols, *row_stats, inv_temp).astype(h_ref.dtype)
-    for k in range(nd):
-      h = h_ref[rows, pl.ds(k * bd, bd)]  # [tn, bd]
-      upd = _dot(h, dz, ((0,), (0,)))
-      dw_ref[pl.ds(k * bd, bd), :] += upd
+
+    def update(off, carry):
+      h = h_ref[rows, pl.ds(off, bd)]  # [tn, bd]
+      dw_ref[pl.ds(off, bd), :] += _dot(h, dz, ((0,), (0,)))
+      return carry
+
+    _hidden_chunks(nd, bd, unroll, update, 0)
 
   if style == "grid":
     i = pl.program_id(1)
@@ -241,7 +272,8 @@ def _col(x, rows):
   return jnp.pad(x, (0, rows - x.shape[0]))[:, None]
 
 
-def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platform):
+def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platform,
+               style="grid"):
   """``(logp, H, lse, E_p[l])``, each ``[N]`` fp32, of ``hidden [N, D] @ weight [D, V]``."""
   _check_blocks(blocks, platform)
   n, d = hidden.shape
@@ -252,7 +284,8 @@ def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platf
   y = _col(targets.astype(jnp.int32), n_p)
   ni, nj = n_p // tn, v_p // tv
   kernel = functools.partial(_stats_kernel, vocab=vocab, tv=tv, nd=d_p // bd, bd=bd,
-                             inv_temp=1.0 / temperature, from_logits=False)
+                             inv_temp=1.0 / temperature, from_logits=False,
+                             unroll=style == "grid")
   part = jax.ShapeDtypeStruct((nj, n_p, 1), jnp.float32)
   part_spec = pl.BlockSpec((None, tn, 1), lambda i, j: (j, i, 0))
   m, s, t, ly = pl.pallas_call(
