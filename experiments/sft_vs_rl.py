@@ -150,6 +150,7 @@ def _figure(path: str, summary: dict, extra: dict) -> None:
       x = np.arange(len(e["steps"])) + (0 if e["steps"][0] == 0 else 1)
       ax.errorbar(x, e["mean"], yerr=e["std"], marker="o", capsize=3, label=arm)
     ax.set_xlabel(f"chunk (SFT {extra['sft_chunk']} / RL {extra['rl_chunk']} steps each)")
+    ax.set_xticks(range(extra["chunks"] + 1))
     ax.set_ylabel(key)
     ax.set_title(title)
     ax.set_ylim(-0.02, 1.02)
@@ -158,6 +159,39 @@ def _figure(path: str, summary: dict, extra: dict) -> None:
   fig.tight_layout()
   fig.savefig(os.path.join(path, "id_ood.png"), dpi=120)
   plt.close(fig)
+
+
+def _verdict(preset_name, ns, summary, b_id, b_ood, lr) -> str:
+  """The paper's three sub-claims, each against the seed spread; OOD at 0 is a floor effect."""
+  if preset_name == "smoke":
+    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+
+  def last(arm, key):
+    d = summary[arm][key]
+    return d["mean"][-1], max(d["std"][-1], 0.01 if ns > 1 else 0.0)
+
+  sft_ood, sft_sd = last("more SFT", "ood/pass@1")
+  rl_ood, rl_sd = last("GRPO from SFT", "ood/pass@1")
+  rl_id, _ = last("GRPO from SFT", "in_distribution/pass@1")
+  fmt_scratch, _ = last("GRPO from scratch", "ood/format_ok")
+  acc_scratch, _ = last("GRPO from scratch", "in_distribution/pass@1")
+  fmt_ok = fmt_scratch < 0.5 and acc_scratch < 0.05
+  fmt_part = (f"RL without SFT {'fails' if fmt_ok else 'does not fail'} on format "
+              f"({fmt_scratch:.2f} well-formed OOD answers, ID pass@1 {acc_scratch:.3f})")
+  rl_part = f"GRPO from SFT moved ID pass@1 {b_id:.3f} -> {rl_id:.3f}"
+  if rl_id < b_id - 0.05:
+    rl_part += (f" (a loss: GRPO at lr {lr:g} degrades tiny policies; the tuned `rljax grpo` "
+                "preset uses 2e-4)")
+  if max(b_ood, sft_ood, rl_ood) < 0.02:
+    return (f"not reproduced: OOD pass@1 is {b_ood:.3f} after the warm start and "
+            f"{sft_ood:.3f} / {rl_ood:.3f} after more SFT / GRPO, a floor effect (this model never "
+            f"solves a hand under the OOD rule), so the SFT-vs-RL contrast cannot show. "
+            f"{rl_part}. Only the format sub-claim can be read: {fmt_part}.")
+  rl_better = rl_ood - sft_ood > max(rl_sd, sft_sd)
+  ok = [rl_better, fmt_ok]
+  what = "reproduced" if all(ok) else "partly reproduced" if any(ok) else "not reproduced"
+  return (f"{what}: OOD pass@1 {b_ood:.3f} -> {sft_ood:.3f} (more SFT) vs {rl_ood:.3f} (GRPO), "
+          f"{'beyond' if rl_better else 'not beyond'} the seed spread; {rl_part}; {fmt_part}.")
 
 
 def _readme(path, preset_name, preset, extra, summary, base_eval, wall) -> None:
@@ -169,17 +203,7 @@ def _readme(path, preset_name, preset, extra, summary, base_eval, wall) -> None:
                  R.pm(ood["mean"][-1], ood["std"][-1], ns),
                  R.pm(fmt["mean"][-1], fmt["std"][-1], ns)])
   b_id, b_ood = base_eval["in_distribution"]["pass@1"], base_eval["ood"]["pass@1"]
-  d_sft = summary["more SFT"]["ood/pass@1"]["mean"][-1] - b_ood
-  d_rl = summary["GRPO from SFT"]["ood/pass@1"]["mean"][-1] - b_ood
-  fmt_scratch = summary["GRPO from scratch"]["ood/format_ok"]["mean"][-1]
-  if preset_name == "smoke":
-    verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  else:
-    parts = [f"OOD change vs the warm start: more SFT {d_sft:+.3f}, GRPO {d_rl:+.3f}",
-             f"GRPO from scratch ends with {fmt_scratch:.2f} well-formed answers"]
-    ok = [d_rl > d_sft, fmt_scratch < 0.5]
-    what = "reproduced" if all(ok) else "partly reproduced" if any(ok) else "not reproduced"
-    verdict = f"{what}: " + "; ".join(parts) + "."
+  verdict = _verdict(preset_name, ns, summary, b_id, b_ood, preset.optim.learning_rate)
   m = preset.model
   text = f"""# SFT memorizes, RL generalizes: GeneralPoints (arXiv 2501.17161)
 
@@ -207,6 +231,17 @@ Verdict: {verdict}
 Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 """
   R.write_readme(path, text)
+
+
+def rerender(path: str) -> None:
+  """Rewrite README.md from an existing results.json (no training)."""
+  import json
+
+  r = json.load(open(os.path.join(path, "results.json")))
+  preset, extra = preset_for(r["preset"])
+  preset = R.apply_seeds(preset, r["seeds"])
+  _figure(path, r["summary"], extra)
+  _readme(path, r["preset"], preset, extra, r["summary"], r["base_eval"], r["wall_time_s"])
 
 
 if __name__ == "__main__":
