@@ -128,3 +128,43 @@ def test_exact_match_reward():
   ex = task.generate(np.random.default_rng(0), 1, n_files=1)[0]
   assert task.reward(ex, task.sft_target(ex)) == 1.0
   assert task.reward(ex, "no solution here") == -1.0
+
+
+def _curve(values, std=0.0):
+  return {"steps": list(range(len(values))), "mean": list(values), "std": [std] * len(values)}
+
+
+def _svr_summary(sft_ood, rl_ood, rl_id, fmt_scratch, std=0.02):
+  arm = lambda idd, ood, fmt: {
+      "in_distribution/pass@1": _curve([0.5, idd], std), "ood/pass@1": _curve([0.0, ood], std),
+      "ood/format_ok": _curve([0.8, fmt], std)}
+  return {"more SFT": arm(0.5, sft_ood, 0.8), "GRPO from SFT": arm(rl_id, rl_ood, 0.8),
+          "GRPO from scratch": arm(0.0, 0.0, fmt_scratch)}
+
+
+def test_sft_vs_rl_verdict_names_the_floor_effect_and_reads_each_claim():
+  svr = importlib.import_module("sft_vs_rl")
+  floor = svr._verdict("cpu", 2, _svr_summary(0.0, 0.0, 0.25, 0.3), 0.48, 0.0, 1e-3)
+  assert floor.startswith("not reproduced") and "floor effect" in floor
+  assert "0.480 -> 0.250 (a loss" in floor and "fails on format" in floor
+  both = svr._verdict("cpu", 2, _svr_summary(0.02, 0.2, 0.55, 0.3), 0.5, 0.05, 1e-3)
+  assert both.startswith("reproduced") and "beyond the seed spread" in both
+  # RL ahead by less than the seed spread: only the format claim holds.
+  within = svr._verdict("cpu", 2, _svr_summary(0.10, 0.11, 0.5, 0.3, std=0.05), 0.5, 0.1, 1e-3)
+  assert within.startswith("partly reproduced") and "not beyond" in within
+
+
+def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
+  ea = importlib.import_module("entropy_advantage")
+  names = list(ea.ARMS)
+
+  def summary(gain_1, gain_k, std):
+    per = {names[0]: {"mean": np.zeros(2), "std": np.full(2, std)},
+           names[1]: {"mean": np.asarray([gain_1, gain_k]), "std": np.full(2, std)},
+           "gain": np.asarray([gain_1, gain_k]), "base": np.zeros(2)}
+    return {"in_distribution": per, "harder": per}
+
+  assert ea._verdict("cpu", 2, [1, 8], summary(0.0, 0.1, 0.02), names).startswith("reproduced")
+  noise = ea._verdict("cpu", 2, [1, 8], summary(0.0, 0.03, 0.05), names)
+  assert noise.startswith("not reproduced") and "grows with k" in noise
+  assert ea._verdict("cpu", 1, [1, 8], summary(0.0, 0.1, 0.0), names).startswith("inconclusive")
