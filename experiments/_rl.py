@@ -456,17 +456,6 @@ def command(name: str, preset: str) -> str:
 # Study-local task variants (registered under new names so the job API can train on them)
 
 
-def register_task(name: str, cls: type) -> None:
-  """Make ``rljax.tasks.get_task(name)`` build ``cls()``.
-
-  rljax.tasks has no public registration hook yet, so this adds to its private name table
-  (a requested library change: ``rljax.tasks.register_task``).
-  """
-  from rljax.tasks import _registry
-
-  _registry._SYNTHETIC[name] = cls
-
-
 def run_arms(args, preset: RLPreset, study: str, arms: dict[str, dict[str, Any]],
              eval_sets: dict[str, Sequence[Any]], *, n: int | None = None,
              curve_keys: Sequence[str] = ("reward_mean", "accuracy", "entropy",
@@ -584,7 +573,6 @@ __all__ = [
   "pm",
   "ppo_arm",
   "problems",
-  "register_task",
   "run_arms",
   "sample_counts",
   "setup_line",

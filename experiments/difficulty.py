@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C
 import _rl as R
 
-from rljax.tasks import ArithmeticDAG, as_rng
+from rljax.tasks import ArithmeticDAG, as_rng, register_task
 from rljax.train import GRPOConfig, OptimConfig, SFTConfig, TaskSpec
 
 NAME = "difficulty"
@@ -55,7 +55,7 @@ class ArithmeticExposure(ArithmeticDAG):
     return out
 
 
-R.register_task(TASK, ArithmeticExposure)
+register_task(TASK, ArithmeticExposure, overwrite=True)  # overwrite: re-imports
 
 
 def _task(k: str, *, template: str = "compact", exposure: float = 0.0, heldout: str = "symbolic",

@@ -28,7 +28,7 @@ import _common as C
 import _rl as R
 
 from rljax import rewards
-from rljax.tasks import CodeEdit, get_task
+from rljax.tasks import CodeEdit, get_task, register_task
 from rljax.train import GRPOConfig, OptimConfig, PPOConfig, SFTConfig, TaskSpec
 
 NAME = "swe_rl"
@@ -48,7 +48,7 @@ class CodeEditExact(CodeEdit):
     return 1.0 if self.is_correct(example, completion) else 0.0
 
 
-R.register_task(EXACT, CodeEditExact)
+register_task(EXACT, CodeEditExact, overwrite=True)  # overwrite: re-imports
 
 
 def preset_for(name: str) -> R.RLPreset:

@@ -39,7 +39,7 @@ from rljax.tasks._general_points import (
   card_value,
 )
 from rljax.tasks._reasoning_gym import ReasoningGymTask, reasoning_gym_names
-from rljax.tasks._registry import get_task, task_names
+from rljax.tasks._registry import get_task, register_task, task_names
 from rljax.tasks._tokenizers import (
   CharTokenizer,
   HFTokenizer,
@@ -87,6 +87,7 @@ __all__ = [
   "load_tokenizer",
   "pack_prompt_completion",
   "reasoning_gym_names",
+  "register_task",
   "solve_expression",
   "task_names",
   "task_to_hf_dataset",

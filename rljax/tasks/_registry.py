@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rljax.tasks._arithmetic_dag import ArithmeticDAG
 from rljax.tasks._base import Task
 from rljax.tasks._code_edit import CodeEdit
@@ -16,6 +18,25 @@ _SYNTHETIC = {
   "code_edit": CodeEdit,
 }
 _PREFIXES = ("reasoning_gym:<name>", "jsonl:<path>", "datasets:<path>")
+
+
+def register_task(name: str, factory: Callable[..., Task], *, overwrite: bool = False) -> None:
+  """Make ``get_task(name, **kwargs)`` (and so the trainers' ``TaskSpec(name=...)``) return
+  ``factory(**kwargs)``, e.g. a :class:`Task` subclass with its own reward.
+
+  Raises:
+    ValueError: if ``name`` is empty, contains ``":"`` (reserved for the prefixed families) or
+      is taken by another factory and ``overwrite`` is False.
+    TypeError: if ``factory`` is not callable.
+  """
+  if not isinstance(name, str) or not name or ":" in name:
+    raise ValueError(f"register_task: name must be a non-empty str without ':', got {name!r}")
+  if not callable(factory):
+    raise TypeError(f"register_task: factory must be callable, got {type(factory).__name__}")
+  if name in _SYNTHETIC and _SYNTHETIC[name] is not factory and not overwrite:
+    raise ValueError(f"register_task: task {name!r} is already registered; pass overwrite=True "
+                     "to replace it")
+  _SYNTHETIC[name] = factory
 
 
 def task_names() -> list[str]:
@@ -49,4 +70,4 @@ def get_task(name: str, **kwargs) -> Task:
   raise ValueError(f"unknown task {name!r}; valid: {', '.join(task_names())}")
 
 
-__all__ = ["get_task", "task_names"]
+__all__ = ["get_task", "register_task", "task_names"]

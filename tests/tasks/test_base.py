@@ -40,3 +40,28 @@ def test_batched_rewards():
     task.rewards(exs, ["x"])
   with pytest.raises(ValueError, match="n must be"):
     task.generate(0, -1)
+
+
+def test_register_task_makes_get_task_build_it():
+  from rljax.tasks import CodeEdit, _registry, get_task, register_task, task_names
+
+  class Strict(CodeEdit):
+    name = "strict_code_edit"
+
+  try:
+    register_task("strict_code_edit", Strict)
+    register_task("strict_code_edit", Strict)  # the same factory again: a no-op
+    assert isinstance(get_task("strict_code_edit"), Strict)
+    assert "strict_code_edit" in task_names()
+    with pytest.raises(ValueError, match="already registered"):
+      register_task("strict_code_edit", CodeEdit)
+    register_task("strict_code_edit", CodeEdit, overwrite=True)
+    assert type(get_task("strict_code_edit")) is CodeEdit
+    with pytest.raises(ValueError, match="already registered"):
+      register_task("code_edit", Strict)  # built-ins are protected too
+    with pytest.raises(ValueError, match="without ':'"):
+      register_task("jsonl:x", Strict)
+    with pytest.raises(TypeError, match="callable"):
+      register_task("x", 3)
+  finally:
+    _registry._SYNTHETIC.pop("strict_code_edit", None)
