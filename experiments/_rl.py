@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -318,9 +318,12 @@ def problems(task_spec: TaskSpec, n: int, seed: int | None = None, **difficulty)
 
 
 def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperature: float,
-                  max_prompt_len: int, max_new_tokens: int, batch: int, seed: int
-                  ) -> dict[str, Any]:
+                  max_prompt_len: int, max_new_tokens: int, batch: int, seed: int,
+                  well_formed: Callable[[Any, str], bool] | None = None) -> dict[str, Any]:
   """Correct-sample counts ``c [problems]`` out of ``n`` samples each, plus reward / format.
+
+  ``well_formed(example, completion)`` decides ``format_ok``; the default looks for an
+  ``<answer>`` tag, which tasks with another output format (code_edit) must replace.
 
   Returns:
     ``{"n", "c": [P], "reward_mean", "format_ok"}``.
@@ -334,7 +337,9 @@ def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperat
                              rng=jax.random.key(seed))
   c = np.asarray([sum(task.is_correct(e, t) for t in ts) for e, ts in zip(examples, comps)])
   rewards = [task.reward(e, t) for e, ts in zip(examples, comps) for t in ts]
-  fmt = [extract_answer(t) is not None for ts in comps for t in ts]
+  if well_formed is None:
+    well_formed = lambda e, t: extract_answer(t) is not None
+  fmt = [well_formed(e, t) for e, ts in zip(examples, comps) for t in ts]
   return {"n": int(n), "c": c.astype(int).tolist(), "reward_mean": float(np.mean(rewards)),
           "format_ok": float(np.mean(fmt))}
 
