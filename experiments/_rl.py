@@ -414,6 +414,12 @@ def token_entropies(run_dir: str, preset: RLPreset, examples: Sequence[Any], see
 # Results
 
 
+def read_results(path: str) -> dict[str, Any]:
+  """A finished study folder's ``results.json``, to re-render its README without training."""
+  with open(os.path.join(path, "results.json")) as f:
+    return json.load(f)
+
+
 def write_results(name: str, out: str | None, *, preset_name: str, preset: RLPreset,
                   arms: dict[str, Any], summary: dict[str, Any], wall_s: float,
                   extra: dict[str, Any] | None = None) -> str:
@@ -578,6 +584,7 @@ __all__ = [
   "pm",
   "ppo_arm",
   "problems",
+  "read_results",
   "run_arms",
   "sample_counts",
   "setup_line",

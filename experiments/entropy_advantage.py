@@ -131,9 +131,7 @@ Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 
 def rerender(path: str) -> None:
   """Rewrite README.md from an existing results.json (no training)."""
-  import json
-
-  r = json.load(open(os.path.join(path, "results.json")))
+  r = R.read_results(path)
   preset, _ = preset_for(r["preset"])
   preset = R.apply_seeds(preset, r["seeds"])
   ks = r["summary"]["ks"]

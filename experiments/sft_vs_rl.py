@@ -235,9 +235,7 @@ Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 
 def rerender(path: str) -> None:
   """Rewrite README.md from an existing results.json (no training)."""
-  import json
-
-  r = json.load(open(os.path.join(path, "results.json")))
+  r = R.read_results(path)
   preset, extra = preset_for(r["preset"])
   preset = R.apply_seeds(preset, r["seeds"])
   _figure(path, r["summary"], extra)

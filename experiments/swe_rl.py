@@ -143,10 +143,7 @@ def _summarize(base: dict, arms: dict) -> dict:
 def rescore(path: str) -> None:
   """Re-evaluate the saved checkpoints of a finished run (same seeds, so the same samples) and
   rewrite results.json and README.md; the training wall time is kept."""
-  import json
-
-  with open(os.path.join(path, "results.json")) as f:
-    r = json.load(f)
+  r = R.read_results(path)
   preset = R.apply_seeds(preset_for(r["preset"]), r["seeds"])
   ex = R.problems(preset.task, preset.eval_problems)
   r["base_eval"] = _score(r["sft"]["run_dir"], preset, ex, 900)

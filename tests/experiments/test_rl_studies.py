@@ -66,6 +66,16 @@ def test_smoke_preset_writes_results(name, workdir, tmp_path):
   for needle in ("Claim (paper", "Setup:", "Verdict: not yet run", "| ", "](",
                  f"python experiments/{name}.py --preset smoke"):
     assert needle in readme, needle
+  # Re-rendering from results.json (and swe_rl's re-scoring of the saved checkpoints, with the
+  # same seeds) reproduces the table and verdict.
+  redo = getattr(mod, "rescore", None) or getattr(mod, "rerender", None)
+  if redo is not None:
+    os.remove(os.path.join(out, "README.md"))
+    redo(out)
+    with open(os.path.join(out, "README.md")) as f:
+      again = f.read()
+    strip = lambda t: [x for x in t.splitlines() if "min wall" not in x]
+    assert strip(again) == strip(readme)
 
 
 def test_pass_curve_hand_values():
