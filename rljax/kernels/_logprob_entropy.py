@@ -99,10 +99,19 @@ class BlockSizes:
   tokens: int = 2048  # rows of hidden per tile
   vocab: int = 2048  # vocabulary columns per tile
   hidden: int = 128  # hidden-size chunk of the in-kernel matmul (pallas only)
+  # GPU (Triton) only: warps per program; None = 4 (8 was slower at every tile of the H200
+  # sweep in benchmarks/results/logprob_entropy_h200.md).
+  num_warps: int | None = None
+  # GPU only: programs that share the vocabulary reduction of d hidden (each sums a contiguous
+  # run of vocabulary tiles into its own [N, D] fp32 partial; the partials are added after).
+  # None = enough for about 512 programs, so that N / tokens row blocks fill the GPU.
+  splits: int | None = None
 
   def __post_init__(self):
-    for name in ("tokens", "vocab", "hidden"):
+    for name in ("tokens", "vocab", "hidden", "num_warps", "splits"):
       value = getattr(self, name)
+      if value is None and name in ("num_warps", "splits"):
+        continue
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"BlockSizes.{name} must be a positive int, got {value!r}")
 
@@ -110,17 +119,22 @@ class BlockSizes:
 def default_block_sizes(impl: str, backend: str | None = None) -> BlockSizes:
   """Block sizes tuned per implementation and backend (CPU numbers from the benchmark)."""
   backend = backend or jax.default_backend()
+  gpu = backend in ("gpu", "cuda", "rocm")
   if impl == "xla":
+    if gpu:
+      # H200 sweep (bf16, D = 896, N = 8192; benchmarks/logprob_entropy_sweep.py): [8192 x
+      # 2048] tiles (64 MiB fp32) keep cuBLAS busy, 22 ms against 59 ms for the CPU tiles.
+      return BlockSizes(tokens=8192, vocab=2048)
     # Tuned on 2 CPU cores at D = 896 (benchmarks/logprob_entropy.py): [512 x 2048] fp32
     # tiles (4 MiB) keep the elementwise passes in cache and the matmuls near the floor.
     return BlockSizes(tokens=512, vocab=2048)
   if backend == "tpu":
     return BlockSizes(tokens=256, vocab=512, hidden=256)
-  if backend in ("gpu", "cuda", "rocm"):
-    # Compiled and tested on an H200. The benchmark sweep there (bf16, D = 896, N = 8192) timed
-    # 64 x 256 x 64 at 97 ms against 118 ms for this default; it has not been tested for
-    # correctness on a GPU yet, so it is not the default.
-    return BlockSizes(tokens=64, vocab=128, hidden=64)
+  if gpu:
+    # H200 sweep (bf16, D = 896, N = 8192), each configuration checked against the reference
+    # first: 64 x 256 x 64 with 4 warps took 86 ms, 64 x 128 x 64 99 ms (118 ms before the
+    # vocabulary splits of d hidden), 64 x 128 x 128 89 ms; 8 warps were slower everywhere.
+    return BlockSizes(tokens=64, vocab=256, hidden=64)
   return BlockSizes(tokens=16, vocab=128, hidden=32)  # interpret mode: few, small tiles
 
 
@@ -163,6 +177,17 @@ def _vocab_tiles(vocab: int, tile: int):
   return vocab // tile, tile, vocab % tile
 
 
+def _token_chunks(n: int, tokens: int) -> tuple[int, int]:
+  """``(chunk, num_chunks)``: the fewest chunks of at most ``tokens`` rows, balanced so that
+  padding stays under 8 rows per chunk (N = 8200 with 8192-row tiles: 2 x 4104, not 2 x 8192)."""
+  num = -(-n // min(tokens, n))
+  if num == 1:
+    return n, 1
+  per = -(-n // num)  # balanced rows per chunk
+  chunk = min(-(-per // 8) * 8, tokens)  # rounded up to 8, never above the tile
+  return chunk, -(-n // chunk)
+
+
 def _pad_rows(x, rows):
   pad = rows - x.shape[0]
   if pad == 0:
@@ -175,8 +200,7 @@ def _xla_linear_fwd(hidden, weight, targets, temperature, blocks):
   n, d = hidden.shape
   vocab = weight.shape[1]
   inv_temp = 1.0 / temperature
-  tn = min(blocks.tokens, n)
-  n_chunks = -(-n // tn)
+  tn, n_chunks = _token_chunks(n, blocks.tokens)
   hidden_p = _pad_rows(hidden, n_chunks * tn).reshape(n_chunks, tn, d)
   num_full, tv, tail = _vocab_tiles(vocab, blocks.vocab)
 
@@ -207,8 +231,7 @@ def _xla_linear_bwd(hidden, weight, targets, lse, mean_l, g_logp, g_ent, tempera
   n, d = hidden.shape
   vocab = weight.shape[1]
   inv_temp = 1.0 / temperature
-  tn = min(blocks.tokens, n)
-  n_chunks = -(-n // tn)
+  tn, n_chunks = _token_chunks(n, blocks.tokens)
   n_pad = n_chunks * tn
   # Padded rows carry zero cotangents, so they contribute exactly nothing.
   hidden_p = _pad_rows(hidden, n_pad)

@@ -80,8 +80,8 @@ class LogprobEntropyTest(parameterized.TestCase):
     super().setUp()
     if not self.INTERPRET and not _ACCELERATED:
       self.skipTest("compiled Pallas needs a GPU or TPU; see LogprobEntropyInterpretTest")
-    # The reference's fp32 matmuls at full precision: on GPUs jnp.dot defaults to TF32, which
-    # alone misses the 1e-5 tolerance (the kernels use Precision.HIGHEST for fp32 tiles).
+    # fp32 matmuls at full precision, the reference's and the kernels' (whose fp32 tiles follow
+    # this setting too): on GPUs the default is TF32, which alone misses the 1e-5 tolerance.
     self.enter_context(jax.default_matmul_precision("highest"))
 
   def _plan(self, temperature, blocks, style="grid"):
@@ -106,12 +106,15 @@ class LogprobEntropyTest(parameterized.TestCase):
 
   @parameterized.named_parameters(
       # N = 18 and D = 24 are not multiples of the 16-tiles; V = 300 not of 128.
-      ("grid_style", (2, 9), 24, 300, 0.7, "grid"),
-      ("loop_style", (2, 9), 24, 300, 0.7, "loop"),
+      ("grid_style", (2, 9), 24, 300, 0.7, "grid", None),
+      ("loop_style", (2, 9), 24, 300, 0.7, "loop", None),
+      # d hidden's 5 vocabulary tiles in 2 runs of 3 (the second clipped), 8 warps on GPU.
+      ("loop_uneven_splits", (2, 9), 24, 600, 0.7, "loop", 2),
   )
-  def test_fused_matches_reference(self, shape, d, vocab, temperature, style):
+  def test_fused_matches_reference(self, shape, d, vocab, temperature, style, splits):
     hidden, weight, targets, a, b = _inputs(shape, d, vocab)
-    plan = self._plan(temperature, _TINY, style)
+    blocks = _TINY if splits is None else dataclasses.replace(_TINY, splits=splits, num_warps=8)
+    plan = self._plan(temperature, blocks, style)
     got = _linear_value_and_grads(self._fused(plan), hidden, weight, targets, a, b)
     want = _linear_value_and_grads(
         fused_linear_logprobs_and_entropy_reference, hidden, weight, targets, a, b,
@@ -142,7 +145,7 @@ class LogprobEntropyTest(parameterized.TestCase):
     _assert_close(got, want, jnp.float32)
 
   def test_public_api_default_blocks(self):
-    # impl="pallas" with the backend's default BlockSizes (GPU 64 x 128 x 64, TPU 256 x 512 x
+    # impl="pallas" with the backend's default BlockSizes (GPU 64 x 256 x 64, TPU 256 x 512 x
     # 256, interpret 16 x 128 x 32); N = 74, D and V = 1000 are multiples of none. Compiled:
     # D = 904 (Qwen2.5-0.5B's 896 + 8): 15 hidden chunks, which an unrolled Triton kernel could
     # not hold in shared memory.
@@ -394,8 +397,26 @@ class ApiErrorsTest(parameterized.TestCase):
       BlockSizes(vocab=0)
     with self.assertRaisesRegex(ValueError, "BlockSizes.tokens"):
       BlockSizes(tokens=2.5)
+    with self.assertRaisesRegex(ValueError, "BlockSizes.num_warps"):
+      BlockSizes(num_warps=0)
+    with self.assertRaisesRegex(ValueError, "BlockSizes.splits"):
+      BlockSizes(splits=True)
+    self.assertIsNone(BlockSizes(splits=None).splits)  # None = automatic
     with self.assertRaises(dataclasses.FrozenInstanceError):
       BlockSizes().vocab = 3  # frozen
+
+  def test_xla_token_chunks_are_balanced(self):
+    # (rows per chunk, chunks): never above the tile, padding under 8 rows per chunk.
+    self.assertEqual(le._token_chunks(8200, 8192), (4104, 2))
+    self.assertEqual(le._token_chunks(8192, 8192), (8192, 1))
+    self.assertEqual(le._token_chunks(100, 8192), (100, 1))
+    self.assertEqual(le._token_chunks(2049, 512), (416, 5))
+    for n in range(1, 300, 7):
+      for tokens in (1, 3, 16, 64, 512):
+        chunk, num = le._token_chunks(n, tokens)
+        self.assertLessEqual(chunk, max(tokens, 1) if num > 1 else n)
+        self.assertGreaterEqual(chunk * num, n)
+        self.assertLess(chunk * num - n, 8 * num)
 
   def test_triton_block_sizes_must_be_powers_of_two(self):
     plan = le._Plan(
