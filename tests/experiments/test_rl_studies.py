@@ -178,3 +178,27 @@ def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
   noise = ea._verdict("cpu", 2, [1, 8], summary(0.0, 0.03, 0.05), names)
   assert noise.startswith("not reproduced") and "grows with k" in noise
   assert ea._verdict("cpu", 1, [1, 8], summary(0.0, 0.1, 0.0), names).startswith("inconclusive")
+
+
+def _difficulty_summary(edge_gain, id_gain, hard_gain, transfer_gains, std=0.02):
+  kk = 32
+  bands = {b: {f"gain_pass@{kk}": g, f"rl_pass@{kk}": (0.5, std)}
+           for b, g in (("id", id_gain), ("edge", edge_gain), ("hard", hard_gain))}
+  transfer = {e: {"before_pass@1": 0.1, "after_pass@1": (0.1 + g, std)}
+              for e, g in zip(("0.0", "0.001", "0.01"), transfer_gains)}
+  return {"bands": bands, "transfer": transfer}, kk
+
+
+def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
+  d = importlib.import_module("difficulty")
+  s, kk = _difficulty_summary(0.2, 0.0, 0.01, (0.0, 0.0, 0.15))
+  assert d._verdict("cpu", 2, s, kk).startswith("reproduced")
+  s, kk = _difficulty_summary(0.2, 0.0, 0.01, (0.1, 0.1, 0.11))  # transfer without exposure too
+  v = d._verdict("cpu", 2, s, kk)
+  assert v.startswith("partly reproduced (the largest pass@k gain at the edge")
+  s, kk = _difficulty_summary(0.03, 0.0, 0.01, (0.0, 0.0, 0.03), std=0.05)  # within the noise
+  assert d._verdict("cpu", 2, s, kk).startswith("not reproduced")
+  s, kk = _difficulty_summary(0.2, 0.3, 0.01, (0.0, 0.0, 0.0))  # the ID band gains more
+  assert d._verdict("cpu", 2, s, kk).startswith("not reproduced")
+  assert d._verdict("cpu", 1, s, kk).startswith("inconclusive")
+  assert "seed spread 0.020" in d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0)))
