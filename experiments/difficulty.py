@@ -96,7 +96,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
       sft_optim=OptimConfig(learning_rate=1e-3, warmup_steps=500, decay_steps=20000),
       optim=OptimConfig(learning_rate=1e-5, warmup_steps=5, schedule="constant"),
       grpo=GRPOConfig(steps=300, prompts_per_step=64, group_size=6, max_new_tokens=512,
-                      kl_coef=1e-3),
+                      kl_coef=1e-3, kernel_impl=R.ACCEL_KERNEL),
       seeds=(0, 1, 2), eval_problems=256, eval_samples=128, eval_batch=16, max_new_tokens=512)
   return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 128}
 

@@ -71,7 +71,8 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
       sft=SFTConfig(steps=4000, batch_size=128),
       sft_optim=OptimConfig(learning_rate=1e-3, warmup_steps=100, decay_steps=4000),
       optim=OptimConfig(learning_rate=1e-5, warmup_steps=0, schedule="constant"),
-      grpo=GRPOConfig(steps=50, prompts_per_step=64, group_size=8, max_new_tokens=128),
+      grpo=GRPOConfig(steps=50, prompts_per_step=64, group_size=8, max_new_tokens=128,
+                      kernel_impl=R.ACCEL_KERNEL),
       seeds=(0, 1, 2), eval_problems=256, eval_samples=8, eval_batch=32, max_new_tokens=128)
   return p, {"chunks": 6, "sft_chunk": 200, "rl_chunk": 50}
 

@@ -76,7 +76,8 @@ def preset_for(name: str) -> R.RLPreset:
       sft=SFTConfig(steps=4000, batch_size=64),
       sft_optim=OptimConfig(learning_rate=1e-3, warmup_steps=100, decay_steps=4000),
       optim=OptimConfig(learning_rate=1e-5, warmup_steps=5, schedule="constant"),
-      grpo=GRPOConfig(steps=200, prompts_per_step=64, group_size=8, max_new_tokens=512),
+      grpo=GRPOConfig(steps=200, prompts_per_step=64, group_size=8, max_new_tokens=512,
+                      kernel_impl=R.ACCEL_KERNEL),
       seeds=(0, 1, 2), eval_problems=256, eval_samples=16, eval_batch=32, max_new_tokens=512)
 
 
