@@ -202,3 +202,17 @@ def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
   assert d._verdict("cpu", 2, s, kk).startswith("not reproduced")
   assert d._verdict("cpu", 1, s, kk).startswith("inconclusive")
   assert "seed spread 0.020" in d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0)))
+
+
+def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
+  pk = importlib.import_module("pass_at_k")
+
+  def idd(diff_1, diff_k, std=0.02):
+    return {"ks": [1, 16], "rl_minus_base": [diff_1, diff_k], "base_std": [std, std],
+            "rl_std": [std, std], "first_k_base_catches_up": 16 if diff_k <= 0 else None}
+
+  assert pk._verdict("cpu", 2, idd(0.1, -0.1)).startswith("reproduced: RL leads at k=1")
+  assert "is level with RL" in pk._verdict("cpu", 2, idd(0.1, 0.01))
+  assert pk._verdict("cpu", 2, idd(0.1, 0.1)).startswith("partly")
+  assert pk._verdict("cpu", 2, idd(0.01, -0.1)).startswith("not reproduced: RL does not lead")
+  assert pk._verdict("cpu", 1, idd(0.1, -0.1)).startswith("inconclusive (one seed")
