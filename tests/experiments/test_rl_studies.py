@@ -207,12 +207,17 @@ def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
 def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
   pk = importlib.import_module("pass_at_k")
 
-  def idd(diff_1, diff_k, std=0.02):
-    return {"ks": [1, 16], "rl_minus_base": [diff_1, diff_k], "base_std": [std, std],
-            "rl_std": [std, std], "first_k_base_catches_up": 16 if diff_k <= 0 else None}
+  def idd(diff_1, diff_k, std=0.02, diff_mid=None):
+    diff_mid = diff_k if diff_mid is None else diff_mid
+    return {"ks": [1, 16, 256], "rl_minus_base": [diff_1, diff_mid, diff_k],
+            "base_std": [std] * 3, "rl_std": [std] * 3,
+            "first_k_base_catches_up": 16 if min(diff_mid, diff_k) <= 0 else None}
 
   assert pk._verdict("cpu", 2, idd(0.1, -0.1)).startswith("reproduced: RL leads at k=1")
   assert "is level with RL" in pk._verdict("cpu", 2, idd(0.1, 0.01))
+  # Saturated at the largest k, the base ahead beyond the spread in the middle.
+  mid = pk._verdict("cpu", 2, idd(0.1, -0.01, diff_mid=-0.1))
+  assert "passes RL beyond the spread" in mid and "leads most at k=16: 0.100" in mid
   assert pk._verdict("cpu", 2, idd(0.1, 0.1)).startswith("partly")
   assert pk._verdict("cpu", 2, idd(0.01, -0.1)).startswith("not reproduced: RL does not lead")
   assert pk._verdict("cpu", 1, idd(0.1, -0.1)).startswith("inconclusive (one seed")
