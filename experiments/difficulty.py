@@ -84,7 +84,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         # The GRPO recipe of the cpu-tiny job (rljax/presets.py: lr 1e-3 collapses these tiny
         # policies; 2e-4, groups of 16 and dynamic sampling do not), 40 steps and at most two
         # sampling rounds a step to fit the 2-core budget.
-        optim=OptimConfig(learning_rate=2e-4, warmup_steps=5, schedule="constant"),
+        optim=R.TUNED_RL_OPTIM,
         grpo=GRPOConfig(steps=40, prompts_per_step=8, group_size=16, max_new_tokens=128,
                         dynamic_sampling=True, max_sampling_rounds=2),
         seeds=(0, 1), eval_problems=32, eval_samples=32, eval_batch=8, max_new_tokens=128)
