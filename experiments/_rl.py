@@ -104,6 +104,17 @@ CPU_MODEL = ModelSpec(d_model=64, num_layers=2, num_heads=4, num_kv_heads=4, mlp
 # ``arithmetic_preset("cpu")`` keeps lr 1e-3 until the studies on it are re-run.
 TUNED_RL_OPTIM = OptimConfig(learning_rate=2e-4, warmup_steps=5, schedule="constant")
 
+# arithmetic_dag's answers are residues mod 10 (its default modulus): a well-formed uniform guess
+# solves a problem with probability 1/10, so pass@k has a chance level of 1 - 0.9^k (0.97 at
+# k = 32). The studies print it beside their pass@k tables.
+ANSWER_VALUES = 10
+
+
+def chance_pass(k: int, values: int = ANSWER_VALUES) -> float:
+  """pass@k of a well-formed uniform guess among ``values`` answers: ``1 - (1 - 1/values)^k``."""
+  return 1.0 - (1.0 - 1.0 / values) ** k
+
+
 # The log-prob/entropy kernel of the gpu / tpu presets: on an H200 the chunked XLA path took
 # 22 ms against 86 ms for the Pallas kernel that impl="auto" picks (README, kernels section).
 ACCEL_KERNEL = "xla"

@@ -128,12 +128,20 @@ def _verdict(preset_name: str, seeds: int, idd: dict) -> str:
               f"{spread[worst]:.3f})")
   if seeds == 1:
     return f"inconclusive (one seed, no error bars): {facts}."
+  base_1 = idd.get("base_mean", [None])[0]
+  near_chance = base_1 is not None and base_1 < 2 * R.chance_pass(1)
+  if near_chance:
+    facts += (f". Caveat: the base's pass@1 ({base_1:.3f}) is within 2x of a uniform guess among "
+              f"the {R.ANSWER_VALUES} residues ({R.chance_pass(1):.3f}; pass@{ks[-1]} "
+              f"{R.chance_pass(ks[-1]):.3f}), so its lead at large k is the diversity of "
+              "near-random answers, not reasoning that RL lost")
   small_win = diff[0] > spread[0]
   passes = bool(np.any(diff[1:] < -spread[1:]))
   base_large = passes or diff[-1] < spread[-1]  # ahead somewhere, or level at the largest k
   if small_win and base_large:
     how = "passes RL beyond the spread" if passes else "is level with RL at the largest k"
-    return f"reproduced: RL leads at k=1 beyond the seed spread and the base {how} ({facts})."
+    what = "reproduced in form only, near chance" if near_chance else "reproduced"
+    return f"{what}: RL leads at k=1 beyond the seed spread and the base {how} ({facts})."
   if small_win:
     return f"partly: RL leads at k=1 but still leads at the largest k ({facts})."
   if base_large:
@@ -189,7 +197,9 @@ shared machine).
 ![pass@k](pass_at_k.png)
 
 Harder set: RL - base at k=1 is {hard["rl_minus_base"][0]:+.3f}, at k={hard["ks"][-1]} it is
-{hard["rl_minus_base"][-1]:+.3f}.
+{hard["rl_minus_base"][-1]:+.3f}. Chance level (a well-formed uniform guess among the
+{R.ANSWER_VALUES} residues): pass@1 {R.chance_pass(1):.3f}, pass@8 {R.chance_pass(8):.3f},
+pass@32 {R.chance_pass(32):.3f}.
 {_gentle_note(path)}
 Verdict: {verdict}
 

@@ -180,9 +180,9 @@ def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
   assert ea._verdict("cpu", 1, [1, 8], summary(0.0, 0.1, 0.0), names).startswith("inconclusive")
 
 
-def _difficulty_summary(edge_gain, id_gain, hard_gain, transfer_gains, std=0.02):
+def _difficulty_summary(edge_gain, id_gain, hard_gain, transfer_gains, std=0.02, base=0.6):
   kk = 32
-  bands = {b: {f"gain_pass@{kk}": g, f"rl_pass@{kk}": (0.5, std)}
+  bands = {b: {f"gain_pass@{kk}": g, f"rl_pass@{kk}": (0.5, std), "base_pass@1": base}
            for b, g in (("id", id_gain), ("edge", edge_gain), ("hard", hard_gain))}
   transfer = {e: {"before_pass@1": 0.1, "after_pass@1": (0.1 + g, std)}
               for e, g in zip(("0.0", "0.001", "0.01"), transfer_gains)}
@@ -202,6 +202,9 @@ def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
   assert d._verdict("cpu", 2, s, kk).startswith("not reproduced")
   assert d._verdict("cpu", 1, s, kk).startswith("inconclusive")
   assert "seed spread 0.020" in d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0)))
+  assert "Floor effect" not in d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0)))
+  floor = d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0), base=0.15))
+  assert "Floor effect: the pre-trained model's pass@1 on its own band (0.150)" in floor
 
 
 def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
@@ -221,3 +224,8 @@ def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
   assert pk._verdict("cpu", 2, idd(0.1, 0.1)).startswith("partly")
   assert pk._verdict("cpu", 2, idd(0.01, -0.1)).startswith("not reproduced: RL does not lead")
   assert pk._verdict("cpu", 1, idd(0.1, -0.1)).startswith("inconclusive (one seed")
+  near_chance = {**idd(0.1, -0.1), "base_mean": [0.12, 0.9, 1.0]}
+  v = pk._verdict("cpu", 2, near_chance)
+  assert v.startswith("reproduced in form only, near chance: RL leads at k=1")
+  assert "Caveat: the base's pass@1 (0.120) is within 2x of a uniform guess" in v
+  assert "Caveat" not in pk._verdict("cpu", 2, {**idd(0.1, -0.1), "base_mean": [0.5, 0.9, 1]})
