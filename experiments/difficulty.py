@@ -176,12 +176,13 @@ def _figures(path, summary, ks) -> None:
   fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
   bands = list(summary["bands"])
   x = np.arange(len(bands))
-  for ax, key in zip(axes, ("pass@1", f"pass@{ks[-1]}")):
+  for ax, key, k in zip(axes, ("pass@1", f"pass@{ks[-1]}"), (1, ks[-1])):
     base = [summary["bands"][b][f"base_{key}"] for b in bands]
     m = [summary["bands"][b][f"rl_{key}"][0] for b in bands]
     s = [summary["bands"][b][f"rl_{key}"][1] for b in bands]
     ax.bar(x - 0.2, base, 0.4, label="pre-trained (SFT)", color="tab:gray")
     ax.bar(x + 0.2, m, 0.4, yerr=s, capsize=4, label="after RL on that band", color="tab:blue")
+    ax.axhline(R.chance_pass(k), ls="--", lw=1, color="k", label="chance (uniform guess)")
     ax.set_xticks(x, bands)
     ax.set_ylabel(key)
     ax.set_ylim(0, 1.02)
@@ -198,6 +199,7 @@ def _figures(path, summary, ks) -> None:
   s = [summary["transfer"][e]["after_pass@1"][1] for e in es]
   ax.bar(x - 0.2, before, 0.4, label="before RL", color="tab:gray")
   ax.bar(x + 0.2, m, 0.4, yerr=s, capsize=4, label="after RL", color="tab:blue")
+  ax.axhline(R.chance_pass(1), ls="--", lw=1, color="k", label="chance (uniform guess)")
   ax.set_xticks(x, [f"{100 * float(e):g}%" for e in es])
   ax.set_xlabel("held-out template share in pre-training")
   ax.set_ylabel("pass@1 on the held-out template")
@@ -298,12 +300,13 @@ Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 
 
 def rerender(path: str) -> None:
-  """Rewrite README.md from an existing results.json (no training)."""
+  """Redraw the figures and rewrite README.md from an existing results.json (no training)."""
   r = R.read_results(path)
   preset, extra = preset_for(r["preset"])
   preset = R.apply_seeds(preset, r["seeds"])
   summary = r["summary"]
   ks = summary["ks"]
+  _figures(path, summary, ks)
   _readme(path, r["preset"], preset, extra, summary, ks, r["wall_time_s"])
 
 

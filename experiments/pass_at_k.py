@@ -96,6 +96,8 @@ def _figure(path: str, summary: dict) -> None:
     for arm, label in (("base", "base (SFT)"), ("rl", "RL (GRPO)")):
       ax.errorbar(s["ks"], s[f"{arm}_mean"], yerr=s[f"{arm}_std"], marker="o", capsize=3,
                   label=label)
+    ax.plot(s["ks"], [R.chance_pass(k) for k in s["ks"]], "k--", lw=1,
+            label="chance (uniform guess)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("k")
     ax.set_ylabel("pass@k")
@@ -209,10 +211,11 @@ Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 
 
 def rerender(path: str) -> None:
-  """Rewrite README.md from an existing results.json (no training)."""
+  """Redraw the figure and rewrite README.md from an existing results.json (no training)."""
   r = R.read_results(path)
   preset, _ = preset_for(r["preset"])
   preset = R.apply_seeds(preset, r["seeds"])
+  _figure(path, r["summary"])
   _readme(path, r["preset"], preset, r["study_extra"], r["summary"], r["wall_time_s"])
 
 
