@@ -499,7 +499,9 @@ def fused_linear_logprobs_and_entropy(
   Forward streams over ``BlockSizes.tokens x BlockSizes.vocab`` logit tiles; the backward
   (``jax.custom_vjp``) keeps only ``lse`` and ``E_p[l]`` per row and recomputes the tiles:
   ``dz = (g_logp (onehot_y - p) - g_H p (l - E_p[l])) / T``, ``dh = dz W^T``, ``dW = h^T dz``.
-  Memory O(N D + D V + tokens * vocab). V need not be a multiple of the tile.
+  Memory O(N D + D V + tokens * vocab) (on GPU the Pallas d hidden adds ``splits`` fp32
+  partials of ``[N, D]``, at most about ``512 * tokens`` rows in all when N is small). V need not
+  be a multiple of the tile.
 
   Args:
     hidden: ``[..., D]`` final hidden states (fp32 or bf16; matmuls accumulate in fp32).
