@@ -115,6 +115,14 @@ def chance_pass(k: int, values: int = ANSWER_VALUES) -> float:
   return 1.0 - (1.0 - 1.0 / values) ** k
 
 
+def near_chance(pass1: float, k: int, who: str) -> str:
+  """The floor-effect sentence when ``pass1`` is within 2x of chance, else ``""``."""
+  if pass1 >= 2 * chance_pass(1):
+    return ""
+  return (f"{who} ({pass1:.3f}) is within 2x of a uniform guess among the {ANSWER_VALUES} "
+          f"residues ({chance_pass(1):.3f}; pass@{k} {chance_pass(k):.3f})")
+
+
 # The log-prob/entropy kernel of the gpu / tpu presets: on an H200 the chunked XLA path took
 # 22 ms against 86 ms for the Pallas kernel that impl="auto" picks (README, kernels section).
 ACCEL_KERNEL = "xla"

@@ -235,12 +235,11 @@ def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
       f"{b} {g:+.3f} (seed spread {spread_k[b]:.3f})" for b, g in gk.items())
       + "; held-out-template pass@1 gain per pre-training exposure " + ", ".join(
           f"{100 * float(e):g}% {gain[e]:+.3f} ({spread_1[e]:.3f})" for e in es))
-  base_id = float(bands["id"]["base_pass@1"])
-  if base_id < 2 * R.chance_pass(1):
-    facts += (f". Floor effect: the pre-trained model's pass@1 on its own band ({base_id:.3f}) is "
-              f"within 2x of a uniform guess among the {R.ANSWER_VALUES} residues "
-              f"({R.chance_pass(1):.3f}; pass@{kk} {R.chance_pass(kk):.3f}), so this model barely "
-              "computes these problems and pass@k at large k is near its guessing ceiling")
+  chance = R.near_chance(float(bands["id"]["base_pass@1"]), kk,
+                         "the pre-trained model's pass@1 on its own band")
+  if chance:
+    facts += (f". Floor effect: {chance}, so this model barely computes these problems and "
+              "pass@k at large k is near its guessing ceiling")
   claims = [("the largest pass@k gain at the edge of competence",
              edge), ("transfer only with exposure in pre-training", transfer)]
   held = [c for c, ok in claims if ok]

@@ -131,12 +131,11 @@ def _verdict(preset_name: str, seeds: int, idd: dict) -> str:
   if seeds == 1:
     return f"inconclusive (one seed, no error bars): {facts}."
   base_1 = idd.get("base_mean", [None])[0]
-  near_chance = base_1 is not None and base_1 < 2 * R.chance_pass(1)
+  chance = "" if base_1 is None else R.near_chance(base_1, ks[-1], "the base's pass@1")
+  near_chance = bool(chance)
   if near_chance:
-    facts += (f". Caveat: the base's pass@1 ({base_1:.3f}) is within 2x of a uniform guess among "
-              f"the {R.ANSWER_VALUES} residues ({R.chance_pass(1):.3f}; pass@{ks[-1]} "
-              f"{R.chance_pass(ks[-1]):.3f}), so its lead at large k is the diversity of "
-              "near-random answers, not reasoning that RL lost")
+    facts += (f". Caveat: {chance}, so its lead at large k is the diversity of near-random "
+              "answers, not reasoning that RL lost")
   small_win = diff[0] > spread[0]
   passes = bool(np.any(diff[1:] < -spread[1:]))
   base_large = passes or diff[-1] < spread[-1]  # ahead somewhere, or level at the largest k

@@ -99,8 +99,8 @@ class BlockSizes:
   tokens: int = 2048  # rows of hidden per tile
   vocab: int = 2048  # vocabulary columns per tile
   hidden: int = 128  # hidden-size chunk of the in-kernel matmul (pallas only)
-  # GPU (Triton) only: warps per program; None = 4 (8 was slower at every tile of the H200
-  # sweep in benchmarks/results/logprob_entropy_h200.md).
+  # GPU (Triton) only: warps per program; None = 4 (8 took 108 ms against 86 ms at the default
+  # tiles on an H200; benchmarks/results/logprob_entropy_h200.md).
   num_warps: int | None = None
   # GPU only: programs that share the vocabulary reduction of d hidden (each sums a contiguous
   # run of vocabulary tiles into its own [N, D] fp32 partial; the partials are added after).
@@ -133,7 +133,7 @@ def default_block_sizes(impl: str, backend: str | None = None) -> BlockSizes:
   if gpu:
     # H200 sweep (bf16, D = 896, N = 8192), each configuration checked against the reference
     # first: 64 x 256 x 64 with 4 warps took 86 ms, 64 x 128 x 64 99 ms (118 ms before the
-    # vocabulary splits of d hidden), 64 x 128 x 128 89 ms; 8 warps were slower everywhere.
+    # vocabulary splits of d hidden), 64 x 128 x 128 89 ms; 8 warps took 108 ms at 64 x 256 x 64.
     return BlockSizes(tokens=64, vocab=256, hidden=64)
   return BlockSizes(tokens=16, vocab=128, hidden=32)  # interpret mode: few, small tiles
 
