@@ -48,6 +48,7 @@ def main(argv=None) -> str:
   res = R.run_arms(args, preset, NAME, arms, {"in_distribution": ex},
                    curve_keys=("reward_mean", "accuracy", "entropy", "response_length",
                                "ds_kept_frac", "ds_rounds"))
+  base = R.eval_pass(res["sft"]["run_dir"], preset, ex, 99)
   ks = R.pass_ks(preset.eval_samples)
   k_mid = 16 if 16 in ks else ks[-1]
   summary, prev = {}, None
@@ -66,25 +67,32 @@ def main(argv=None) -> str:
         "wall_s": float(np.mean([r["wall_s"] for r in runs])),
     }
     prev = p1[0]
+  base_summary = {"pass@1": base["pass"][0], f"pass@{k_mid}": base["pass"][ks.index(k_mid)]}
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
                          arms=res["arms"], summary=summary, wall_s=t(),
-                         extra={"sft": res["sft"], "command": R.command(NAME, args.preset)})
-  R.plot_curves(path, res["arms"], "accuracy", "train_accuracy.png", "train accuracy")
-  R.plot_curves(path, res["arms"], "entropy", "entropy_curve.png", "policy entropy")
-  _bars(path, summary, len(preset.seeds))
-  _readme(path, args.preset, preset, summary, k_mid, t())
+                         extra={"sft": res["sft"], "base_eval": base, "base": base_summary,
+                                "k_mid": k_mid, "command": R.command(NAME, args.preset)})
+  _figures(path, res["arms"], summary, len(preset.seeds), base_summary["pass@1"])
+  _readme(path, args.preset, preset, summary, base_summary, k_mid, t())
   return path
 
 
-def _bars(path: str, summary: dict, n_seeds: int) -> None:
+def _figures(path: str, arms: dict, summary: dict, n_seeds: int, base_pass1: float) -> None:
+  R.plot_curves(path, arms, "accuracy", "train_accuracy.png", "train accuracy")
+  R.plot_curves(path, arms, "entropy", "entropy_curve.png", "policy entropy")
+  _bars(path, summary, n_seeds, base_pass1)
+
+
+def _bars(path: str, summary: dict, n_seeds: int, base_pass1: float) -> None:
   plt = C.plt()
   fig, ax = plt.subplots(figsize=(7, 3.8))
   names = list(summary)
   m = [summary[a]["pass@1"][0] for a in names]
   s = [summary[a]["pass@1"][1] for a in names]
   ax.bar(range(len(names)), m, yerr=s, capsize=4, color="tab:blue", alpha=0.8)
-  base = summary[names[0]]["greedy_before"]
-  ax.axhline(base, color="k", ls="--", lw=1, label=f"SFT warm start (greedy) {base:.2f}")
+  ax.axhline(base_pass1, color="k", ls="--", lw=1, label=f"SFT warm start {base_pass1:.2f}")
+  ax.axhline(R.chance_pass(1), color="gray", ls=":", lw=1,
+             label=f"chance (uniform guess) {R.chance_pass(1):.2f}")
   ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
   ax.set_ylabel(f"pass@1 (T=1), mean +- std over {n_seeds} seed(s)")
   ax.legend(fontsize=8)
@@ -94,32 +102,44 @@ def _bars(path: str, summary: dict, n_seeds: int) -> None:
   plt.close(fig)
 
 
-def _readme(path, preset_name, preset, summary, k_mid, wall) -> None:
+def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid: int) -> str:
+  """Full DAPO beats naive GRPO beyond the seed spread (partly: the per-addition steps are
+  read from the table); with the floor-effect caveat when the base is near chance."""
+  if preset_name == "smoke":
+    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  if ns == 1:
+    return ("inconclusive (one seed: no error bars; read the table against the sampling "
+            "noise of the evaluation and rerun with more seeds).")
+  names = list(summary)
+  first, last = summary[names[0]]["pass@1"], summary[names[-1]]["pass@1"]
+  noise = max(first[1], last[1], 0.01)
+  steps = [(a, summary[a]["delta_pass@1_vs_previous"]) for a in names[1:]]
+  helped = [a for a, d in steps if d is not None and d > noise]
+  chance = R.near_chance(base_pass1, k_mid, "the SFT base's pass@1")
+  floor = f" Floor effect: {chance}." if chance else ""
+  if last[0] > first[0] + noise:
+    each = (f"additions that help beyond the spread on their own: {', '.join(helped)}"
+            if helped else "no single addition helps beyond the spread on its own")
+    return (f"partly reproduced: the full DAPO recipe beats naive GRPO ({first[0]:.3f} -> "
+            f"{last[0]:.3f} pass@1, seed spread {noise:.3f}); {each}.{floor}")
+  return (f"not reproduced at this scale: full DAPO {last[0]:.3f} vs GRPO {first[0]:.3f} "
+          f"pass@1 (seed spread {noise:.3f}). Answers here are short (no overlong "
+          "problem), groups are small, and the run is short, so the additions that fix "
+          f"long-CoT pathologies (entropy collapse, length bias, overlong noise) have "
+          f"little to fix.{floor}")
+
+
+def _readme(path, preset_name, preset, summary, base, k_mid, wall) -> None:
   ns = len(preset.seeds)
-  rows = []
+  rows = [["base (SFT)", f"{base['pass@1']:.3f}", "", f"{base[f'pass@{k_mid}']:.3f}", "", "",
+           ""]]
   for arm, s in summary.items():
     d = s["delta_pass@1_vs_previous"]
     rows.append([arm, R.pm(*s["pass@1"], ns), "" if d is None else f"{d:+.3f}",
                  R.pm(*s[f"pass@{k_mid}"], ns), f"{s['greedy_after']:.3f}",
                  f"{s['generation_rounds_total']:.0f}", f"{s['wall_s']:.0f}"])
   names = list(summary)
-  first, last = summary[names[0]]["pass@1"], summary[names[-1]]["pass@1"]
-  noise = max(first[1], last[1], 0.01)
-  if preset_name == "smoke":
-    verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  elif ns == 1:
-    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
-               "noise of the evaluation and rerun with more seeds).")
-  elif last[0] > first[0] + noise:
-    verdict = (f"partly reproduced: the full DAPO recipe beats naive GRPO ({first[0]:.3f} -> "
-               f"{last[0]:.3f} pass@1), but the per-addition steps are within about one seed "
-               "std of each other at this scale; see the table for which ones help here.")
-  else:
-    verdict = (f"not reproduced at this scale: full DAPO {last[0]:.3f} vs GRPO {first[0]:.3f} "
-               f"pass@1 (seed spread {noise:.3f}). Answers here are short (no overlong "
-               "problem), groups are small, and the run is short, so the additions that fix "
-               "long-CoT pathologies (entropy collapse, length bias, overlong noise) have "
-               "little to fix.")
+  verdict = _verdict(preset_name, ns, summary, base["pass@1"], k_mid)
   text = f"""# DAPO ablation: GRPO + clip-higher + token-mean + overlong shaping + dynamic sampling
 
 Claim (paper, Qwen2.5-32B AIME24 avg@32): naive GRPO 30 -> +overlong filtering 36 ->
@@ -135,6 +155,7 @@ rounds per step.
           "generation rounds", "wall s / run"], rows)}
 
 Greedy accuracy of the SFT warm start: {summary[names[0]]["greedy_before"]:.3f}.
+{R.chance_line([1, k_mid])}
 
 ![pass@1 per arm](ablation.png) ![train accuracy](train_accuracy.png)
 ![policy entropy](entropy_curve.png)
@@ -144,6 +165,14 @@ Verdict: {verdict}
 Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 """
   R.write_readme(path, text)
+
+
+def rerender(path: str) -> None:
+  """Redraw the figures and rewrite README.md from an existing results.json (no training)."""
+  r = R.read_results(path)
+  preset = R.apply_seeds(R.arithmetic_preset(r["preset"]), r["seeds"])
+  _figures(path, r["arms"], r["summary"], len(preset.seeds), r["base"]["pass@1"])
+  _readme(path, r["preset"], preset, r["summary"], r["base"], r["k_mid"], r["wall_time_s"])
 
 
 if __name__ == "__main__":

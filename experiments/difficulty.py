@@ -281,8 +281,7 @@ RL on each band, evaluated on the same band:
 {R.table(["band", "k", "pre pass@1", "RL pass@1", "gain", f"pre pass@{kk}", f"RL pass@{kk}",
           "gain"], rows)}
 
-Chance level (a well-formed uniform guess among the {R.ANSWER_VALUES} residues): pass@1
-{R.chance_pass(1):.3f}, pass@{kk} {R.chance_pass(kk):.3f}.
+{R.chance_line([1, kk])}
 
 Held-out template (RL on it, from pre-training with the given exposure):
 

@@ -38,7 +38,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, int]:
   if name == "smoke":
     return p, 2
   if name == "cpu":
-    return dataclasses.replace(p, eval_samples=128, eval_problems=32, eval_batch=4), 2
+    return dataclasses.replace(p, eval_samples=128, eval_problems=32, eval_batch=4), 3
   return dataclasses.replace(p, eval_samples=256), 6
 
 
@@ -90,14 +90,24 @@ def _verdict(preset_name, ns, ks, summary, names) -> str:
     wins.append(g[-1] > spread[-1] and g[-1] > g[0])
     trends.append(g[-1] > g[0])
   facts = "; ".join(parts)
+  chance = R.near_chance(float(summary["in_distribution"]["base"][0]), ks[-1],
+                         "the SFT base's pass@1 in distribution")
+  if chance:
+    facts += f". Floor effect: {chance}"
   if wins[0]:
     return f"reproduced: the gain grows with k and beats the seed spread ({facts})."
   if any(wins):
     return f"partly: the gain grows with k beyond the seed spread on one set only ({facts})."
   trend = " The gain grows with k on some set, but" if any(trends) else ""
-  return (f"not reproduced: {facts}.{trend} no difference exceeds the spread between seeds. "
-          "Plain GRPO at this scale already lowers pass@k at large k below the SFT base "
-          "(the narrowing the paper starts from), and psi does not undo it in short runs.")
+  idd = summary["in_distribution"]
+  grpo_k, base_k = float(idd[names[0]]["mean"][-1]), float(idd["base"][-1])
+  narrow = ""
+  if grpo_k < base_k - 0.01:
+    narrow = (f" Plain GRPO lowers pass@{ks[-1]} below the SFT base ({base_k:.3f} -> "
+              f"{grpo_k:.3f}: the narrowing the paper starts from), and psi does not undo it "
+              "in short runs.")
+  return (f"not reproduced: {facts}.{trend} no difference exceeds the spread between "
+          f"seeds.{narrow}")
 
 
 def _readme(path, preset_name, preset, ks, summary, hard_k, wall) -> None:
@@ -119,6 +129,8 @@ large k (Qwen2.5-7B AIME24 pass@256 46.7 -> 56.7, GRPO).
 Setup: {R.setup_line(preset, preset_name, wall)} Harder problems: k={hard_k} operations.
 
 {R.table(["set", "k", "base (SFT)", names[0], names[1], "gain"], rows)}
+
+{R.chance_line([1, ks[-1]])}
 
 ![pass@k](pass_at_k.png) ![policy entropy](entropy_curve.png) ![reward](reward.png)
 

@@ -45,10 +45,12 @@ def main(argv=None) -> str:
   ex = R.problems(preset.task, preset.eval_problems)
   res = R.run_arms(args, preset, NAME, ARMS, {"in_distribution": ex})
   ent = R.token_entropies(res["sft"]["run_dir"], preset, ex, seed=7)
+  base = R.eval_pass(res["sft"]["run_dir"], preset, ex, 99)
   ks = R.pass_ks(preset.eval_samples)
   kmax = ks[-1]
   k_mid = 16 if 16 in ks else kmax
-  summary = {}
+  summary = {"base (SFT)": {"pass@1": (base["pass"][0], 0.0),
+                            f"pass@{k_mid}": (base["pass"][ks.index(k_mid)], 0.0)}}
   for arm, runs in res["arms"].items():
     p1 = R.arm_stat(runs, "in_distribution", 1)
     pk = R.arm_stat(runs, "in_distribution", k_mid)
@@ -68,14 +70,20 @@ def main(argv=None) -> str:
                "histogram": np.histogram(ent, bins=40)}
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
                          arms=res["arms"], summary=summary, wall_s=t(),
-                         extra={"sft": res["sft"], "entropy": ent_stats,
+                         extra={"sft": res["sft"], "entropy": ent_stats, "entropies": ent,
+                                "base_eval": base, "k_mid": k_mid,
                                 "command": R.command(NAME, args.preset)})
-  R.plot_curves(path, res["arms"], "reward_mean", "reward.png", "train reward")
-  R.plot_curves(path, res["arms"], "entropy", "entropy_curve.png", "policy entropy")
-  R.plot_pass(path, res["arms"], ["in_distribution"], "pass_at_k.png")
-  _hist(path, ent)
+  _figures(path, res["arms"], ent, base)
   _readme(path, args.preset, preset, summary, ent_stats, k_mid, t())
   return path
+
+
+def _figures(path: str, arms: dict, ent: np.ndarray, base: dict) -> None:
+  R.plot_curves(path, arms, "reward_mean", "reward.png", "train reward")
+  R.plot_curves(path, arms, "entropy", "entropy_curve.png", "policy entropy")
+  R.plot_pass(path, arms, ["in_distribution"], "pass_at_k.png",
+              base={"in_distribution": base})
+  _hist(path, ent)
 
 
 def _hist(path: str, ent: np.ndarray) -> None:
@@ -95,31 +103,45 @@ def _hist(path: str, ent: np.ndarray) -> None:
   plt.close(fig)
 
 
-def _readme(path, preset_name, preset, summary, ent_stats, k_mid, wall) -> None:
-  ns = len(preset.seeds)
-  rows = [[arm, R.pm(*s["pass@1"], ns), R.pm(*s[f"pass@{k_mid}"], ns),
-           f"{s['final_train_reward']:.3f}", f"{s['greedy_after']:.3f}"]
-          for arm, s in summary.items()]
+def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
+  """Top 20% matches or beats all tokens within the seed spread, and the bottom 80% is below both
+  beyond it; with the floor-effect caveat when the base is near chance."""
+  if preset_name == "smoke":
+    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  if ns == 1:
+    return ("inconclusive (one seed: no error bars; read the table against the sampling "
+            "noise of the evaluation and rerun with more seeds).")
   top20 = summary["top 20% (rho=0.2)"]["pass@1"][0]
   full = summary["all tokens (rho=1.0)"]["pass@1"][0]
   bottom = summary["bottom 80%"]["pass@1"][0]
   noise = max(summary["all tokens (rho=1.0)"]["pass@1"][1],
-              summary["top 20% (rho=0.2)"]["pass@1"][1], 0.01)
-  if preset_name == "smoke":
-    verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  elif ns == 1:
-    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
-               "noise of the evaluation and rerun with more seeds).")
-  else:
-    a = top20 >= full - noise
-    b = bottom < min(top20, full) - noise
-    what = ("reproduced" if a and b else "partly reproduced" if a or b else "not reproduced")
-    verdict = (f"{what}: top-20% pass@1 {top20:.3f} vs all tokens {full:.3f} "
-               f"({'matches or beats' if a else 'worse than'} within the seed spread "
-               f"{noise:.3f}); bottom-80% {bottom:.3f} "
-               f"({'hurts' if b else 'does not clearly hurt'}). At this scale the answers are "
-               "short and nearly deterministic given the SFT warm start, so the few "
-               "high-entropy tokens (operands, the answer digit) carry most of the signal.")
+              summary["top 20% (rho=0.2)"]["pass@1"][1], summary["bottom 80%"]["pass@1"][1],
+              0.01)
+  a = top20 >= full - noise
+  b = bottom < min(top20, full) - noise
+  what = "reproduced" if a and b else "partly reproduced" if a or b else "not reproduced"
+  facts = (f"top-20% pass@1 {top20:.3f} vs all tokens {full:.3f} "
+           f"({'matches or beats' if a else 'worse than'} within the seed spread "
+           f"{noise:.3f}); bottom-80% {bottom:.3f} "
+           f"({'hurts' if b else 'does not clearly hurt'})")
+  if "base (SFT)" in summary:
+    base = summary["base (SFT)"]["pass@1"][0]
+    facts += f"; the SFT base is at {base:.3f}"
+    chance = R.near_chance(base, k_mid, "the base's pass@1")
+    if chance:
+      facts += f". Floor effect: {chance}"
+  return f"{what}: {facts}."
+
+
+def _readme(path, preset_name, preset, summary, ent_stats, k_mid, wall) -> None:
+  ns = len(preset.seeds)
+  rows = [[arm, R.pm(*s["pass@1"], 1 if arm == "base (SFT)" else ns),
+           R.pm(*s[f"pass@{k_mid}"], 1 if arm == "base (SFT)" else ns),
+           f"{s['final_train_reward']:.3f}" if "final_train_reward" in s else "-",
+           f"{s['greedy_after']:.3f}" if "greedy_after" in s else "-"]
+          for arm, s in summary.items()]
+  greedy_before = next(s for s in summary.values() if "greedy_before" in s)["greedy_before"]
+  verdict = _verdict(preset_name, ns, summary, k_mid)
   text = f"""# High-entropy minority tokens (arXiv 2506.01939)
 
 Claim (paper): training on the top 20% entropy tokens matches or beats all tokens (Qwen3-32B
@@ -130,7 +152,7 @@ no dynamic sampling (cost).
 
 {R.table(["arm", "pass@1", f"pass@{k_mid}", "train reward (last 5)", "greedy acc"], rows)}
 
-Greedy accuracy of the SFT warm start: {next(iter(summary.values()))["greedy_before"]:.3f}.
+Greedy accuracy of the SFT warm start: {greedy_before:.3f}. {R.chance_line([1, k_mid])}
 
 Token entropy of the base policy's samples ({ent_stats["num_tokens"]} tokens): median
 {ent_stats["median"]:.3f}, 80th percentile {ent_stats["p80"]:.3f}, 95th
@@ -145,6 +167,14 @@ Verdict: {verdict}
 Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 """
   R.write_readme(path, text)
+
+
+def rerender(path: str) -> None:
+  """Redraw the figures and rewrite README.md from an existing results.json (no training)."""
+  r = R.read_results(path)
+  preset = R.apply_seeds(preset_for(r["preset"]), r["seeds"])
+  _figures(path, r["arms"], np.asarray(r["entropies"], np.float64), r["base_eval"])
+  _readme(path, r["preset"], preset, r["summary"], r["entropy"], r["k_mid"], r["wall_time_s"])
 
 
 if __name__ == "__main__":

@@ -229,3 +229,55 @@ def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
   assert v.startswith("reproduced in form only, near chance: RL leads at k=1")
   assert "Caveat: the base's pass@1 (0.120) is within 2x of a uniform guess" in v
   assert "Caveat" not in pk._verdict("cpu", 2, {**idd(0.1, -0.1), "base_mean": [0.5, 0.9, 1]})
+  # Level only because both saturate at 1.0: the claim's second half cannot show.
+  ceiling = pk._verdict("cpu", 2, {**idd(0.1, 0.0, diff_mid=-0.005), "base_mean": [0.5, 0.98, 1.0],
+                                   "rl_mean": [0.6, 0.975, 1.0]})
+  assert ceiling.startswith("partly: RL leads at k=1 beyond the seed spread, but the base catches "
+                            "up only at the ceiling (both >= 0.99 at k=256)")
+
+
+def test_chance_line_and_near_chance():
+  import _rl as R
+
+  assert R.chance_line([1, 32]) == ("Chance level (a well-formed uniform guess among the 10 "
+                                    "residues): pass@1 0.100, pass@32 0.966.")
+  assert R.near_chance(0.5, 16, "x") == ""
+  assert R.near_chance(0.15, 16, "the base").startswith("the base (0.150) is within 2x")
+
+
+def test_entropy_minority_verdict_reads_the_seed_spread_and_the_floor():
+  em = importlib.import_module("entropy_minority")
+
+  def summary(top20, full, bottom, std=0.02, base=0.5):
+    return {"base (SFT)": {"pass@1": (base, 0.0)},
+            "all tokens (rho=1.0)": {"pass@1": (full, std)},
+            "top 50% (rho=0.5)": {"pass@1": (full, std)},
+            "top 20% (rho=0.2)": {"pass@1": (top20, std)},
+            "bottom 80%": {"pass@1": (bottom, std)}}
+
+  both = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4), 16)
+  assert both.startswith("reproduced: top-20% pass@1 0.600") and "Floor" not in both
+  assert em._verdict("cpu", 2, summary(0.6, 0.6, 0.59), 16).startswith("partly reproduced")
+  assert em._verdict("cpu", 2, summary(0.4, 0.6, 0.6), 16).startswith("not reproduced")
+  floor = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4, base=0.12), 16)
+  assert "Floor effect: the base's pass@1 (0.120) is within 2x" in floor
+  assert em._verdict("cpu", 1, summary(0.6, 0.6, 0.4), 16).startswith("inconclusive")
+
+
+def test_dapo_ablation_verdict_names_the_additions_that_help():
+  da = importlib.import_module("dapo_ablation")
+
+  def summary(p1s, std=0.02):
+    names = ["GRPO", "+clip-higher", "+token-mean", "+overlong shaping", "+dynamic sampling"]
+    out, prev = {}, None
+    for n, p in zip(names, p1s):
+      out[n] = {"pass@1": (p, std), "delta_pass@1_vs_previous": None if prev is None else p - prev}
+      prev = p
+    return out
+
+  v = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.5, 16)
+  assert v.startswith("partly reproduced: the full DAPO recipe beats naive GRPO (0.400 -> 0.500")
+  assert "on their own: +dynamic sampling." in v and "Floor" not in v
+  flat = da._verdict("cpu", 2, summary([0.4, 0.41, 0.4, 0.41, 0.41]), 0.15, 16)
+  assert flat.startswith("not reproduced") and "Floor effect: the SFT base's pass@1 (0.150)" in flat
+  assert da._verdict("cpu", 1, summary([0.4] * 5), 0.5, 16).startswith("inconclusive")
