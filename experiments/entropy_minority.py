@@ -124,12 +124,17 @@ def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
            f"({'matches or beats' if a else 'worse than'} within the seed spread "
            f"{noise:.3f}); bottom-80% {bottom:.3f} "
            f"({'hurts' if b else 'does not clearly hurt'})")
-  if "base (SFT)" in summary:
-    base = summary["base (SFT)"]["pass@1"][0]
-    facts += f"; the SFT base is at {base:.3f}"
-    chance = R.near_chance(base, k_mid, "the base's pass@1")
-    if chance:
-      facts += f". Floor effect: {chance}"
+  base = summary["base (SFT)"]["pass@1"][0]
+  facts += f"; the SFT base is at {base:.3f}"
+  best = max(v["pass@1"][0] for k, v in summary.items() if k != "base (SFT)")
+  if best <= base + noise:
+    facts += (f". No arm lifts pass@1 beyond the seed spread above the base (best "
+              f"{best:.3f}), so 'matches' compares arms that barely moved")
+    if a and b:
+      what = "reproduced in form only"
+  chance = R.near_chance(base, k_mid, "the base's pass@1")
+  if chance:
+    facts += f". Floor effect: {chance}"
   return f"{what}: {facts}."
 
 

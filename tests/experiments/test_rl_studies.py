@@ -257,6 +257,9 @@ def test_entropy_minority_verdict_reads_the_seed_spread_and_the_floor():
 
   both = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4), 16)
   assert both.startswith("reproduced: top-20% pass@1 0.600") and "Floor" not in both
+  assert "No arm lifts" not in both
+  still = em._verdict("cpu", 2, summary(0.505, 0.51, 0.45), 16)  # RL barely moved from 0.5
+  assert still.startswith("reproduced in form only") and "No arm lifts pass@1" in still
   assert em._verdict("cpu", 2, summary(0.6, 0.6, 0.59), 16).startswith("partly reproduced")
   assert em._verdict("cpu", 2, summary(0.4, 0.6, 0.6), 16).startswith("not reproduced")
   floor = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4, base=0.12), 16)
@@ -275,9 +278,12 @@ def test_dapo_ablation_verdict_names_the_additions_that_help():
       prev = p
     return out
 
-  v = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.5, 16)
+  v = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.3, 16)
   assert v.startswith("partly reproduced: the full DAPO recipe beats naive GRPO (0.400 -> 0.500")
   assert "on their own: +dynamic sampling." in v and "Floor" not in v
+  assert "No arm lifts pass@1" not in v
+  near_base = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.495, 16)
+  assert "No arm lifts pass@1 beyond the seed spread above the SFT base (0.495;" in near_base
   flat = da._verdict("cpu", 2, summary([0.4, 0.41, 0.4, 0.41, 0.41]), 0.15, 16)
   assert flat.startswith("not reproduced") and "Floor effect: the SFT base's pass@1 (0.150)" in flat
   assert da._verdict("cpu", 1, summary([0.4] * 5), 0.5, 16).startswith("inconclusive")
