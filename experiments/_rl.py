@@ -132,6 +132,15 @@ def near_chance(pass1: float, k: int, who: str) -> str:
           f"residues ({chance_pass(1):.3f}; pass@{k} {chance_pass(k):.3f})")
 
 
+def no_lift(best: float, base: float, spread: float) -> str:
+  """The sentence for RL arms whose best pass@1 is within the seed spread of the base, else
+  ``""``: comparisons between such arms compare policies that barely moved."""
+  if best > base + spread:
+    return ""
+  return (f"No arm lifts pass@1 beyond the seed spread above the SFT base ({base:.3f}; best "
+          f"arm {best:.3f})")
+
+
 # The log-prob/entropy kernel of the gpu / tpu presets: on an H200 the chunked XLA path took
 # 22 ms against 86 ms for the Pallas kernel that impl="auto" picks (README, kernels section).
 ACCEL_KERNEL = "xla"
@@ -626,6 +635,7 @@ __all__ = [
   "grpo_arm",
   "load_policy",
   "near_chance",
+  "no_lift",
   "parser",
   "pass_curve",
   "pass_ks",

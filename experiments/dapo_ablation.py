@@ -130,11 +130,9 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
   helped = [a for a, d in steps if d is not None and d > noise]
   chance = R.near_chance(base_pass1, k_mid, "the SFT base's pass@1")
   floor = f" Floor effect: {chance}." if chance else ""
-  best = max(summary[a]["pass@1"][0] for a in names)
-  if best <= base_pass1 + noise:
-    floor = (f" No arm lifts pass@1 beyond the seed spread above the SFT base "
-             f"({base_pass1:.3f}; best arm {best:.3f}): these short runs barely move the "
-             f"policy.{floor}")
+  lift = R.no_lift(max(summary[a]["pass@1"][0] for a in names), base_pass1, noise)
+  if lift:
+    floor = f" {lift}: these short runs barely move the policy.{floor}"
   if last[0] > first[0] + noise:
     each = (f"additions that help beyond the spread on their own: {', '.join(helped)}"
             if helped else "no single addition helps beyond the spread on its own")

@@ -126,10 +126,10 @@ def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
            f"({'hurts' if b else 'does not clearly hurt'})")
   base = summary["base (SFT)"]["pass@1"][0]
   facts += f"; the SFT base is at {base:.3f}"
-  best = max(v["pass@1"][0] for k, v in summary.items() if k != "base (SFT)")
-  if best <= base + noise:
-    facts += (f". No arm lifts pass@1 beyond the seed spread above the base (best "
-              f"{best:.3f}), so 'matches' compares arms that barely moved")
+  lift = R.no_lift(max(v["pass@1"][0] for k, v in summary.items() if k != "base (SFT)"), base,
+                   noise)
+  if lift:
+    facts += f". {lift}, so 'matches' compares arms that barely moved"
     if a and b:
       what = "reproduced in form only"
   chance = R.near_chance(base, k_mid, "the base's pass@1")
