@@ -673,9 +673,14 @@ def write_readme(out: str, res: dict) -> None:
             + f" | {_fmt(fw['fit']['rmse'])} | {_fmt(_last(c, p))} | {_fmt(fw['asymptote'])} | "
             + " / ".join(_fmt(v) for v in fw["forecast_y"]) + f" | {btxt} | {trust} |")
       lines.append("")
+  rl = [c for c in curves if kind_of(c) == "RL training curve"]
+  span = lambda v: f"{min(v)}" if min(v) == max(v) else f"{min(v)}-{max(v)}"
+  rl_what = (f"the RL curves are {span([len(c['x']) for c in rl])} steps, each the mean of "
+             f"{span([c['n_replicas'] for c in rl])} seed(s), whose step-to-step noise is as "
+             "large as their trend, so their R^2 measures noise as much as shape; "
+             if rl else "")
   lines += [
-      "Caveats: the RL curves are 30 steps of one seed, whose step-to-step noise is as large "
-      "as their trend, so their R^2 measures noise as much as shape; a window with fewer than "
+      f"Caveats: {rl_what}a window with fewer than "
       "4 points is not fitted (3 parameters); `b` near 0 means the data are a straight line "
       "in log x and `a`, `c` trade off freely (the asymptote is then meaningless); none of "
       "these curves reaches the regime (many epochs of a large model) where power laws are "
