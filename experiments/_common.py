@@ -36,8 +36,15 @@ BATCH_AXES = ("data", "fsdp")
 # Machine, seeds, results
 
 
+# When and under what load this process (a study) started: machine_info() is called when the
+# results are written, at the end.
+_START_LOAD = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+_START_UTC = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def machine_info() -> dict[str, Any]:
-  """Where a study ran: host, CPU count, JAX backend and devices, library versions."""
+  """Where a study ran: host, CPU count, JAX backend and devices, library versions, and the
+  load average and UTC time when the process started."""
   import flax
 
   devices = jax.devices()
@@ -50,8 +57,8 @@ def machine_info() -> dict[str, Any]:
       "backend": jax.default_backend(),
       "device_kind": devices[0].device_kind,
       "num_devices": len(devices),
-      "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-      "utc_start": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "load_average_at_start": _START_LOAD,
+      "utc_start": _START_UTC,
   }
 
 

@@ -287,3 +287,15 @@ def test_dapo_ablation_verdict_names_the_additions_that_help():
   flat = da._verdict("cpu", 2, summary([0.4, 0.41, 0.4, 0.41, 0.41]), 0.15, 16)
   assert flat.startswith("not reproduced") and "Floor effect: the SFT base's pass@1 (0.150)" in flat
   assert da._verdict("cpu", 1, summary([0.4] * 5), 0.5, 16).startswith("inconclusive")
+
+
+def test_machine_info_records_the_process_start_not_the_write_time():
+  import time
+
+  import _common as C
+
+  first = C.machine_info()
+  time.sleep(1.1)  # utc_start has one-second resolution
+  again = C.machine_info()
+  assert first["utc_start"] == again["utc_start"]
+  assert first["load_average_at_start"] == again["load_average_at_start"]
