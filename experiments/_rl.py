@@ -99,7 +99,7 @@ TINY_MODEL = ModelSpec(d_model=32, num_layers=1, num_heads=2, num_kv_heads=2, ml
 CPU_MODEL = ModelSpec(d_model=64, num_layers=2, num_heads=4, num_kv_heads=4, mlp_dim=256)
 # The GRPO optimizer of the cpu-tiny job (rljax/presets.py, README "Train a policy"): lr 1e-3
 # collapses these tiny policies within ~50 steps; 2e-4 with groups of 16 does not. difficulty
-# uses it.
+# and swe_rl use it.
 TUNED_RL_OPTIM = OptimConfig(learning_rate=2e-4, warmup_steps=5, schedule="constant")
 # The shared arithmetic cpu preset's RL optimizer, chosen on its 3000-step warm start (one seed,
 # 64 held-out problems x 16 samples; base pass@1 0.360, pass@16 0.938): lr 1e-3 x 30 steps

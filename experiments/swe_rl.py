@@ -165,6 +165,30 @@ def rerender(path: str) -> None:
   _readme(path, r["preset"], preset, r["summary"], r["wall_time_s"])
 
 
+def _verdict(preset_name: str, ns: int, summary: dict, lr: float, steps: int) -> str:
+  """Similarity beats exact match on exact-match pass@1 beyond the seed spread; says when both
+  arms end below the SFT start beyond it (then the comparison says little)."""
+  if preset_name == "smoke":
+    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  if ns == 1:
+    return ("inconclusive (one seed: no error bars; read the table against the sampling "
+            "noise of the evaluation and rerun with more seeds).")
+  sim, exact = summary["similarity reward"], summary["exact-match reward"]
+  noise = max(sim["exact_pass@1"][1], exact["exact_pass@1"][1], 0.01)
+  d = sim["exact_pass@1"][0] - exact["exact_pass@1"][0]
+  what = "reproduced" if d > noise else "not reproduced"
+  verdict = (f"{what}: exact-match pass@1 similarity - exact = {d:+.3f} (seed spread "
+             f"{noise:.3f}).")
+  base = summary["base"]["exact_pass@1"]
+  drops = [base - sim["exact_pass@1"][0], base - exact["exact_pass@1"][0]]
+  if min(drops) > noise:
+    verdict += (f" Both GRPO arms end below the SFT warm start ({base:.3f}, by "
+                f"{min(drops):.3f}-{max(drops):.3f}): at lr {lr:g} and {steps} steps RL lowers "
+                "this tiny policy's exact-match rate, so the comparison says little about the "
+                "rewards.")
+  return verdict
+
+
 def _readme(path, preset_name, preset, summary, wall) -> None:
   ns = len(preset.seeds)
   rows = [["SFT warm start", f"{summary['base']['exact_pass@1']:.3f}",
@@ -173,25 +197,7 @@ def _readme(path, preset_name, preset, summary, wall) -> None:
     d = summary[arm]
     rows.append([f"GRPO, {arm}", R.pm(*d["exact_pass@1"], ns), R.pm(*d["similarity_reward"], ns),
                  f"{d['format_ok']:.3f}"])
-  sim, exact = summary["similarity reward"], summary["exact-match reward"]
-  noise = max(sim["exact_pass@1"][1], exact["exact_pass@1"][1], 0.01)
-  if preset_name == "smoke":
-    verdict = "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  elif ns == 1:
-    verdict = ("inconclusive (one seed: no error bars; read the table against the sampling "
-               "noise of the evaluation and rerun with more seeds).")
-  else:
-    d = sim["exact_pass@1"][0] - exact["exact_pass@1"][0]
-    what = "reproduced" if d > noise else "not reproduced"
-    verdict = (f"{what}: exact-match pass@1 similarity - exact = {d:+.3f} (seed spread "
-               f"{noise:.3f}).")
-    base = summary["base"]["exact_pass@1"]
-    drops = [base - sim["exact_pass@1"][0], base - exact["exact_pass@1"][0]]
-    if min(drops) > noise:
-      verdict += (f" Both GRPO arms end below the SFT warm start ({base:.3f}, by "
-                  f"{min(drops):.3f}-{max(drops):.3f}): at lr {preset.optim.learning_rate:g} and "
-                  f"{preset.grpo.steps} steps RL lowers this tiny policy's exact-match rate, so "
-                  "the comparison says little about the rewards.")
+  verdict = _verdict(preset_name, ns, summary, preset.optim.learning_rate, preset.grpo.steps)
   text = f"""# SWE-RL: similarity reward vs exact-match reward (arXiv 2502.18449)
 
 Claim (paper): the continuous similarity reward learns better than a discrete exact-match

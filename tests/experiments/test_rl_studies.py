@@ -299,3 +299,20 @@ def test_machine_info_records_the_process_start_not_the_write_time():
   again = C.machine_info()
   assert first["utc_start"] == again["utc_start"]
   assert first["load_average_at_start"] == again["load_average_at_start"]
+
+
+def test_swe_rl_verdict_reads_the_gap_and_the_drop_against_the_seed_spread():
+  sw = importlib.import_module("swe_rl")
+
+  def summary(sim, exact, base=0.4, std=0.02):
+    return {"base": {"exact_pass@1": base}, "similarity reward": {"exact_pass@1": (sim, std)},
+            "exact-match reward": {"exact_pass@1": (exact, std)}}
+
+  win = sw._verdict("cpu", 2, summary(0.5, 0.42), 2e-4, 40)
+  assert win.startswith("reproduced: exact-match pass@1 similarity - exact = +0.080")
+  assert "below the SFT warm start" not in win
+  drop = sw._verdict("cpu", 2, summary(0.35, 0.36), 2e-4, 40)
+  assert drop.startswith("not reproduced")
+  assert "Both GRPO arms end below the SFT warm start (0.400, by 0.040-0.050)" in drop
+  assert "below the SFT" not in sw._verdict("cpu", 2, summary(0.39, 0.385), 2e-4, 40)
+  assert sw._verdict("cpu", 1, summary(0.5, 0.4), 2e-4, 40).startswith("inconclusive")
