@@ -132,6 +132,17 @@ def near_chance(pass1: float, k: int, who: str) -> str:
           f"residues ({chance_pass(1):.3f}; pass@{k} {chance_pass(k):.3f})")
 
 
+def early_verdict(preset_name: str, n_seeds: int, what: str = "table") -> str:
+  """The verdict before any claim is read: the smoke preset's, or one seed's (no spread to read
+  a difference against); ``""`` when the claims can be read."""
+  if preset_name == "smoke":
+    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
+  if n_seeds == 1:
+    return (f"inconclusive (one seed: no error bars; read the {what} against the sampling "
+            "noise of the evaluation and rerun with more seeds).")
+  return ""
+
+
 def no_lift(best: float, base: float, spread: float) -> str:
   """The sentence for RL arms whose best pass@1 is within the seed spread of the base, else
   ``""``: comparisons between such arms compare policies that barely moved."""
@@ -631,6 +642,7 @@ __all__ = [
   "chance_pass",
   "command",
   "curve",
+  "early_verdict",
   "eval_pass",
   "grpo_arm",
   "load_policy",

@@ -118,11 +118,9 @@ def _bars(path: str, summary: dict, n_seeds: int, base_pass1: float) -> None:
 def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid: int) -> str:
   """Full DAPO beats naive GRPO beyond the seed spread (partly: the per-addition steps are
   read from the table); with the floor-effect caveat when the base is near chance."""
-  if preset_name == "smoke":
-    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  if ns == 1:
-    return ("inconclusive (one seed: no error bars; read the table against the sampling "
-            "noise of the evaluation and rerun with more seeds).")
+  early = R.early_verdict(preset_name, ns)
+  if early:
+    return early
   names = list(summary)
   first, last = summary[names[0]]["pass@1"], summary[names[-1]]["pass@1"]
   noise = max(first[1], last[1], 0.01)

@@ -217,11 +217,9 @@ def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
   on the in-distribution and hard bands. Transfer: the held-out-template pass@1 gain after
   pre-training with the largest exposure beats its spread and the gain at 0% exposure.
   """
-  if preset_name == "smoke":
-    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  if ns == 1:
-    return ("inconclusive (one seed: no error bars; read the tables against the sampling "
-            "noise of the evaluation and rerun with more seeds).")
+  early = R.early_verdict(preset_name, ns, "tables")
+  if early:
+    return early
   bands, tr = summary["bands"], summary["transfer"]
   gk = {b: float(d[f"gain_pass@{kk}"]) for b, d in bands.items()}
   spread_k = {b: max(float(d[f"rl_pass@{kk}"][1]), 0.01) for b, d in bands.items()}

@@ -75,11 +75,9 @@ def main(argv=None) -> str:
 
 def _verdict(preset_name, ns, ks, summary, names) -> str:
   """Reproduced only where the gain at the largest k beats the seed spread and the k=1 gain."""
-  if preset_name == "smoke":
-    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  if ns == 1:
-    return ("inconclusive (one seed: no error bars; read the table against the sampling "
-            "noise of the evaluation and rerun with more seeds).")
+  early = R.early_verdict(preset_name, ns)
+  if early:
+    return early
   parts, wins, trends = [], [], []
   for s, per in summary.items():
     g = np.asarray(per["gain"])

@@ -106,11 +106,9 @@ def _hist(path: str, ent: np.ndarray) -> None:
 def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
   """Top 20% matches or beats all tokens within the seed spread, and the bottom 80% is below both
   beyond it; with the floor-effect caveat when the base is near chance."""
-  if preset_name == "smoke":
-    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  if ns == 1:
-    return ("inconclusive (one seed: no error bars; read the table against the sampling "
-            "noise of the evaluation and rerun with more seeds).")
+  early = R.early_verdict(preset_name, ns)
+  if early:
+    return early
   top20 = summary["top 20% (rho=0.2)"]["pass@1"][0]
   full = summary["all tokens (rho=1.0)"]["pass@1"][0]
   bottom = summary["bottom 80%"]["pass@1"][0]

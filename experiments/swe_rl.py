@@ -168,11 +168,9 @@ def rerender(path: str) -> None:
 def _verdict(preset_name: str, ns: int, summary: dict, lr: float, steps: int) -> str:
   """Similarity beats exact match on exact-match pass@1 beyond the seed spread; says when both
   arms end below the SFT start beyond it (then the comparison says little)."""
-  if preset_name == "smoke":
-    return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
-  if ns == 1:
-    return ("inconclusive (one seed: no error bars; read the table against the sampling "
-            "noise of the evaluation and rerun with more seeds).")
+  early = R.early_verdict(preset_name, ns)
+  if early:
+    return early
   sim, exact = summary["similarity reward"], summary["exact-match reward"]
   noise = max(sim["exact_pass@1"][1], exact["exact_pass@1"][1], 0.01)
   d = sim["exact_pass@1"][0] - exact["exact_pass@1"][0]
