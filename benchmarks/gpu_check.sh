@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# The device checks of rljax.kernels, in one call: versions, the compiled Pallas tests, the
-# fused log-prob + entropy benchmark (bf16 at N = 8192 and fp32 at the CPU shapes) and a sweep
-# of block sizes (benchmarks/logprob_entropy_sweep.py, each configuration checked against the
-# reference before it is timed). Each step has its own time limit so that one hang cannot eat
-# the rest.
+# The device checks of rljax.kernels, in one call: versions, the compiled Pallas tests, a sweep
+# of block sizes and backward designs (benchmarks/logprob_entropy_sweep.py, each configuration
+# checked against the reference before it is timed), the fused log-prob + entropy benchmark
+# (bf16 at N = 8192, then fp32 at the CPU shapes) and the rest of the kernel tests. Each step
+# has its own time limit so that one hang cannot eat the rest.
 #
-#   bash benchmarks/gpu_check.sh            # writes logs and tables to $OUT (or /tmp/gpu_check)
+#   bash benchmarks/gpu_check.sh                    # all steps, about 7 minutes on one H100/H200
+#   bash benchmarks/gpu_check.sh tests sweep bench  # the first four steps only (about 5 minutes)
 #
-# Runs from the repository root against whatever jax the machine has (no install needed:
-# rljax is put on PYTHONPATH). Takes about 7 minutes on one H100/H200.
+# Steps: machine tests sweep bench bench32 rest ("machine" always runs). Logs and tables go
+# to $OUT (or /tmp/gpu_check). Runs from the repository root against whatever jax the machine
+# has (no install needed: rljax is put on PYTHONPATH).
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 JAX_PLATFORMS=cuda
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PY=${PYTHON:-python3}
+STEPS=" ${*:-tests sweep bench bench32 rest} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
 step() { echo; echo "=== $* ($(date -u +%T))"; }
 bench() { timeout "$1" "$PY" benchmarks/logprob_entropy.py "${@:2}"; echo "(exit $?)"; }
 
@@ -24,26 +28,38 @@ bench() { timeout "$1" "$PY" benchmarks/logprob_entropy.py "${@:2}"; echo "(exit
   "$PY" -c "import jax, jaxlib, flax, chex, optax; print('jax', jax.__version__, 'jaxlib',
 jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
 
-  step "compiled Pallas tests"
-  timeout 100 "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" \
-    tests/kernels/logprob_entropy_test.py -k "LogprobEntropyTest and not Xla and not Interpret"
-  echo "(exit $?)"
+  if want tests; then
+    step "compiled Pallas tests"
+    timeout 120 "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" \
+      tests/kernels/logprob_entropy_test.py -k "LogprobEntropyTest and not Xla and not Interpret"
+    echo "(exit $?)"
+  fi
 
-  step "benchmark bf16 N=8192 (Qwen2.5-0.5B unembedding)"
-  bench 150 --n 8192 --dtype bfloat16 --runs 10 --warmup 3 | tee "$OUT/bench_bf16_8192.md"
+  if want sweep; then
+    # Config = impl:tokens,vocab,hidden,num_warps,splits,slab_vocab (empty = default;
+    # slab_vocab 0 = the in-kernel-reduction backward, the GPU default before the slabs).
+    step "sweep, bf16 N=8192: each config checked against the reference, then timed"
+    (cd benchmarks && timeout 200 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
+      pallas:64,256,64 pallas:64,256,64,4,,0 pallas:64,256,64,4,,16384 pallas:128,256,64 \
+      pallas:128,128,64,8 xla:8192,2048) | tee "$OUT/sweep_bf16_8192.md"
+    echo "(exit ${PIPESTATUS[0]})"
+  fi
 
-  step "block sweep, bf16 N=8192: each config checked against the reference, then timed"
-  (cd benchmarks && timeout 200 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
-    pallas:64,256,64 pallas:64,128,64 pallas:64,128,128 pallas:128,128,64 \
-    xla:8192,2048 xla:4096,8192) | tee "$OUT/sweep_bf16_8192.md"
-  echo "(exit ${PIPESTATUS[0]})"
+  if want bench; then
+    step "benchmark bf16 N=8192 (Qwen2.5-0.5B unembedding)"
+    bench 150 --n 8192 --dtype bfloat16 --runs 10 --warmup 3 | tee "$OUT/bench_bf16_8192.md"
+  fi
 
-  step "benchmark fp32 N=2048 (the CPU table's shapes)"
-  bench 100 --n 2048 --dtype float32 --runs 5 --warmup 2 | tee "$OUT/bench_fp32_2048.md"
+  if want bench32; then
+    step "benchmark fp32 N=2048 (the CPU table's shapes)"
+    bench 100 --n 2048 --dtype float32 --runs 5 --warmup 2 | tee "$OUT/bench_fp32_2048.md"
+  fi
 
-  step "the rest of the kernel tests on GPU (xla impl, properties, lowering, errors)"
-  timeout 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" \
-    tests/kernels/logprob_entropy_test.py -k "not Interpret"
-  echo "(exit $?)"
+  if want rest; then
+    step "the rest of the kernel tests on GPU (xla impl, properties, lowering, errors)"
+    timeout 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" \
+      tests/kernels/logprob_entropy_test.py -k "not Interpret and (Xla or not LogprobEntropyTest)"
+    echo "(exit $?)"
+  fi
   step "done"
 } 2>&1 | tee "$OUT/log"

@@ -21,6 +21,7 @@ Prints one markdown table with the machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -44,6 +45,8 @@ def _parse():
   p.add_argument("--block-tokens", type=int, default=None, help="BlockSizes.tokens")
   p.add_argument("--block-vocab", type=int, default=None, help="BlockSizes.vocab")
   p.add_argument("--block-hidden", type=int, default=None, help="BlockSizes.hidden (pallas)")
+  p.add_argument("--slab-vocab", type=int, default=None,
+                 help="BlockSizes.slab_vocab (pallas backward; 0 = in-kernel reductions)")
   p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: one impl
   return p.parse_args()
 
@@ -64,7 +67,7 @@ def _child(args) -> dict:
   import jax
   import jax.numpy as jnp
 
-  from rljax.kernels import BlockSizes, default_block_sizes, fused_linear_logprobs_and_entropy
+  from rljax.kernels import default_block_sizes, fused_linear_logprobs_and_entropy
 
   backend = jax.default_backend()
   dtype = jnp.dtype(args.dtype)
@@ -80,10 +83,12 @@ def _child(args) -> dict:
   blocks = None
   if impl in ("xla", "pallas"):
     base = default_block_sizes(impl, backend)
-    blocks = BlockSizes(
+    blocks = dataclasses.replace(
+        base,
         tokens=args.block_tokens or base.tokens,
         vocab=args.block_vocab or base.vocab,
         hidden=args.block_hidden or base.hidden,
+        slab_vocab=base.slab_vocab if args.slab_vocab is None else args.slab_vocab,
     )
 
   if impl == "matmul":
@@ -98,6 +103,12 @@ def _child(args) -> dict:
       return jnp.sum(logp) + 0.01 * jnp.sum(ent)
 
     fn = jax.jit(jax.grad(loss, (0, 1)))
+  slab = None
+  if impl == "pallas":
+    from rljax.kernels import _pallas
+
+    platform = "gpu" if backend in ("gpu", "cuda", "rocm") else backend
+    slab = _pallas.slab_columns(blocks, args.n, args.v, platform)
   t0 = time.perf_counter()
   compiled = fn.lower(hidden, weight).compile()
   compile_s = time.perf_counter() - t0
@@ -120,7 +131,7 @@ def _child(args) -> dict:
       impl=impl, rss_inputs=rss_inputs, time_s=statistics.median(times), times=times, temp=temp,
       peak=peak,
       peak_kind=peak_kind, compile_s=compile_s, blocks=None if blocks is None else vars(blocks),
-      machine=describe(), backend=backend,
+      slab=slab, machine=describe(), backend=backend,
   )
 
 
@@ -132,7 +143,7 @@ def _ms(seconds: float) -> str:
 def _run_child(args, impl) -> dict:
   cmd = [sys.executable, os.path.abspath(__file__), "--child", impl]
   for flag in ("n", "d", "v", "dtype", "runs", "warmup", "block_tokens", "block_vocab",
-               "block_hidden"):
+               "block_hidden", "slab_vocab"):
     value = getattr(args, flag)
     if value is not None:
       cmd += [f"--{flag.replace('_', '-')}", str(value)]
@@ -192,7 +203,8 @@ def main():
       continue
     blocks = "-" if r["blocks"] is None else f"{r['blocks']['tokens']} x {r['blocks']['vocab']}"
     if impl == "pallas":
-      blocks += f" (hidden {r['blocks']['hidden']})"
+      blocks += f" (hidden {r['blocks']['hidden']}"
+      blocks += f", bwd slabs of {r['slab']})" if r.get("slab") else ", in-kernel bwd)"
     rel = {
         key: "-" if naive is None else f"{r[key] / naive[key]:.1%}" for key in ("temp", "peak")
     }

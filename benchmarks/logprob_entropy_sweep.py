@@ -1,6 +1,7 @@
 """Block-size sweep of the fused log-prob + entropy kernels, with a correctness check per config.
 
-For each configuration (``impl:tokens,vocab[,hidden[,num_warps[,splits]]]``) in one process:
+For each configuration (``impl:tokens,vocab[,hidden[,num_warps[,splits[,slab_vocab]]]]``, the
+fields of ``BlockSizes``; empty = default) in one process:
 
 * check: forward and ``jax.grad`` of ``sum(a * logp) + sum(b * H)`` against the reference in
   fp32 under ``jax.default_matmul_precision("highest")`` at two shapes (N = 74, D = 904,
@@ -11,7 +12,7 @@ For each configuration (``impl:tokens,vocab[,hidden[,num_warps[,splits]]]``) in 
 
 Rows print as they finish, so a time limit loses only the configurations not reached.
 
-  python benchmarks/logprob_entropy_sweep.py pallas:64,128,64 pallas:64,256,64,8 xla:2048,4096
+  python benchmarks/logprob_entropy_sweep.py pallas:64,256,64 pallas:64,256,64,4,,0 xla:2048,4096
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ import time
 
 from _machine import describe
 
+_FIELDS = "tokens,vocab[,hidden[,num_warps[,splits[,slab_vocab]]]]"
+
 
 def _parse():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("configs", nargs="+", help="impl:tokens,vocab[,hidden[,num_warps[,splits]]]")
+  p.add_argument("configs", nargs="+", help=f"impl:{_FIELDS}")
   p.add_argument("--n", type=int, default=8192, help="tokens of the timing shape")
   p.add_argument("--d", type=int, default=896, help="hidden size of the timing shape")
   p.add_argument("--v", type=int, default=151_936, help="vocabulary of the timing shape")
@@ -45,10 +48,10 @@ def _config(text: str):
     impl, sizes = text.split(":")
     vals = [int(x) if x not in ("", "auto") else None for x in sizes.split(",")]
   except ValueError:
-    sys.exit(f"config {text!r}: expected impl:tokens,vocab[,hidden[,num_warps[,splits]]]")
-  if impl not in ("xla", "pallas") or not 2 <= len(vals) <= 5:
-    sys.exit(f"config {text!r}: impl must be xla or pallas with 2 to 5 sizes")
-  names = ("tokens", "vocab", "hidden", "num_warps", "splits")
+    sys.exit(f"config {text!r}: expected impl:{_FIELDS}")
+  if impl not in ("xla", "pallas") or not 2 <= len(vals) <= 6:
+    sys.exit(f"config {text!r}: impl must be xla or pallas with 2 to 6 sizes")
+  names = ("tokens", "vocab", "hidden", "num_warps", "splits", "slab_vocab")
   return impl, BlockSizes(**{k: v for k, v in zip(names, vals) if v is not None})
 
 

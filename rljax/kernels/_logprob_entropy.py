@@ -106,11 +106,18 @@ class BlockSizes:
   # run of vocabulary tiles into its own [N, D] fp32 partial; the partials are added after).
   # None = enough for about 512 programs, so that N / tokens row blocks fill the GPU.
   splits: int | None = None
+  # pallas only: vocabulary columns per d-logits slab of the GEMM backward (a Pallas kernel
+  # writes d logits [N, slab_vocab], the matmul library reduces them into d hidden and d weight).
+  # None = automatic (GPU: about 2^26 elements / N columns; TPU and interpret mode: 0);
+  # 0 = the in-kernel reductions (and ``splits``).
+  slab_vocab: int | None = None
 
   def __post_init__(self):
-    for name in ("tokens", "vocab", "hidden", "num_warps", "splits"):
+    for name in ("tokens", "vocab", "hidden", "num_warps", "splits", "slab_vocab"):
       value = getattr(self, name)
-      if value is None and name in ("num_warps", "splits"):
+      if value is None and name in ("num_warps", "splits", "slab_vocab"):
+        continue
+      if name == "slab_vocab" and value == 0 and not isinstance(value, bool):
         continue
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"BlockSizes.{name} must be a positive int, got {value!r}")
@@ -131,9 +138,11 @@ def default_block_sizes(impl: str, backend: str | None = None) -> BlockSizes:
   if backend == "tpu":
     return BlockSizes(tokens=256, vocab=512, hidden=256)
   if gpu:
-    # H200 sweep (bf16, D = 896, N = 8192), each configuration checked against the reference
-    # first: 64 x 256 x 64 with 4 warps took 86 ms, 64 x 128 x 64 99 ms (118 ms before the
-    # vocabulary splits of d hidden), 64 x 128 x 128 89 ms; 8 warps took 108 ms at 64 x 256 x 64.
+    # H100 sweep (bf16, D = 896, N = 8192), each configuration checked against the reference
+    # first, with the d-logits-slab backward (slab_vocab=None): 64 x 256 x 64 with 4 warps took
+    # 20.4 ms (101.4 ms with the in-kernel reductions, slab_vocab=0), 128 x 128 x 64 with 8
+    # warps 21.8 ms, 64 x 512 x 64 with 8 warps 22.7 ms, 32 x 256 x 64 28.5 ms, 128 x 256 x 64
+    # 76.8 ms; slabs of 16,384 columns 20.5 ms (benchmarks/results/logprob_entropy_h100.md).
     return BlockSizes(tokens=64, vocab=256, hidden=64)
   return BlockSizes(tokens=16, vocab=128, hidden=32)  # interpret mode: few, small tiles
 
@@ -358,6 +367,12 @@ def _linear_vjp_bwd(plan, residuals, cotangents):
     dh, dw = _xla_linear_bwd(
         hidden, weight, targets, lse, mean_l, g_logp, g_ent, plan.temperature, plan.blocks
     )
+  elif cols := _pallas.slab_columns(plan.blocks, hidden.shape[0], weight.shape[1], plan.platform):
+    dh, dw = _pallas.linear_bwd_gemm(
+        hidden, weight, targets, lse, mean_l, g_logp, g_ent, temperature=plan.temperature,
+        blocks=plan.blocks, interpret=plan.interpret, style=plan.style, platform=plan.platform,
+        cols=cols,
+    )
   else:
     dh, dw = _pallas.linear_bwd(
         hidden, weight, targets, lse, mean_l, g_logp, g_ent, temperature=plan.temperature,
@@ -499,9 +514,9 @@ def fused_linear_logprobs_and_entropy(
   Forward streams over ``BlockSizes.tokens x BlockSizes.vocab`` logit tiles; the backward
   (``jax.custom_vjp``) keeps only ``lse`` and ``E_p[l]`` per row and recomputes the tiles:
   ``dz = (g_logp (onehot_y - p) - g_H p (l - E_p[l])) / T``, ``dh = dz W^T``, ``dW = h^T dz``.
-  Memory O(N D + D V + tokens * vocab) (on GPU the Pallas d hidden adds ``splits`` fp32
-  partials of ``[N, D]``, at most about ``512 * tokens`` rows in all when N is small). V need not
-  be a multiple of the tile.
+  Memory O(N D + D V + tokens * vocab); the GPU Pallas backward adds one ``[N, slab_vocab]``
+  d-logits slab (automatic: about 2^26 elements, 128 MiB in bf16) and the forward ``V / vocab``
+  per-tile row statistics. V need not be a multiple of the tile.
 
   Args:
     hidden: ``[..., D]`` final hidden states (fp32 or bf16; matmuls accumulate in fp32).

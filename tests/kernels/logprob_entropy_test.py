@@ -14,11 +14,12 @@ from jax import export
 from jax.test_util import check_grads
 
 from rljax.kernels import (
-    BlockSizes,
-    fused_linear_logprobs_and_entropy,
-    fused_linear_logprobs_and_entropy_reference,
-    logprobs_and_entropy_reference,
-    token_logprobs_and_entropy,
+  BlockSizes,
+  _pallas,
+  fused_linear_logprobs_and_entropy,
+  fused_linear_logprobs_and_entropy_reference,
+  logprobs_and_entropy_reference,
+  token_logprobs_and_entropy,
 )
 from rljax.kernels import _logprob_entropy as le
 
@@ -105,15 +106,21 @@ class LogprobEntropyTest(parameterized.TestCase):
     return fn
 
   @parameterized.named_parameters(
-      # N = 18 and D = 24 are not multiples of the 16-tiles; V = 300 not of 128.
-      ("grid_style", (2, 9), 24, 300, 0.7, "grid", None),
-      ("loop_style", (2, 9), 24, 300, 0.7, "loop", None),
+      # N = 18 and D = 24 are not multiples of the 16-tiles; V = 300 not of 128. slab 0: the
+      # in-kernel reductions (TPU's backward); > 0: the d-logits slabs + GEMMs (GPU's default).
+      ("grid_style", (2, 9), 24, 300, 0.7, "grid", None, 0),
+      ("loop_style", (2, 9), 24, 300, 0.7, "loop", None, 0),
       # d hidden's 5 vocabulary tiles in 2 runs of 3 (the second clipped), 8 warps on GPU.
-      ("loop_uneven_splits", (2, 9), 24, 600, 0.7, "loop", 2),
+      ("loop_uneven_splits", (2, 9), 24, 600, 0.7, "loop", 2, 0),
+      # 3 slabs of 256 columns (2 tiles each) over V = 600 (168 padded columns).
+      ("gemm_slabs", (2, 9), 24, 600, 0.7, "loop", None, 256),
+      ("gemm_one_slab", (2, 9), 24, 300, 1.3, "grid", None, 4096),
   )
-  def test_fused_matches_reference(self, shape, d, vocab, temperature, style, splits):
+  def test_fused_matches_reference(self, shape, d, vocab, temperature, style, splits, slab):
     hidden, weight, targets, a, b = _inputs(shape, d, vocab)
-    blocks = _TINY if splits is None else dataclasses.replace(_TINY, splits=splits, num_warps=8)
+    blocks = dataclasses.replace(_TINY, slab_vocab=slab)
+    if splits is not None:
+      blocks = dataclasses.replace(blocks, splits=splits, num_warps=8)
     plan = self._plan(temperature, blocks, style)
     got = _linear_value_and_grads(self._fused(plan), hidden, weight, targets, a, b)
     want = _linear_value_and_grads(
@@ -192,10 +199,13 @@ class PallasLoweringTest(parameterized.TestCase):
   """The kernels lower for GPU (Triton) and TPU (Mosaic) from this CPU-only machine."""
 
   @parameterized.parameters(
-      ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64)),
-      ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128)),
+      # fwd, dh and dW kernels; GPU's default backward: fwd and the d-logits slab kernel.
+      ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64, slab_vocab=0), 3),
+      ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64), 2),
+      ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128), 3),
+      ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128, slab_vocab=512), 2),
   )
-  def test_lowers(self, platform, style, blocks):
+  def test_lowers(self, platform, style, blocks, kernels):
     plan = le._Plan(
         impl="pallas", temperature=0.7, blocks=blocks, interpret=False, style=style,
         platform="gpu" if platform == "cuda" else platform,
@@ -219,7 +229,7 @@ class PallasLoweringTest(parameterized.TestCase):
         jax.jit(jax.value_and_grad(loss, (0, 1))), platforms=[platform], disabled_checks=checks
     )(*args)
     target = "__gpu$xla.gpu.triton" if platform == "cuda" else "tpu_custom_call"
-    self.assertEqual(exported.mlir_module().count(target), 3)  # fwd, dh and dW kernels
+    self.assertEqual(exported.mlir_module().count(target), kernels)
 
 
 # ----------------------------------------------------------------------------- chunked XLA
@@ -402,6 +412,10 @@ class ApiErrorsTest(parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "BlockSizes.splits"):
       BlockSizes(splits=True)
     self.assertIsNone(BlockSizes(splits=None).splits)  # None = automatic
+    self.assertEqual(BlockSizes(slab_vocab=0).slab_vocab, 0)  # 0 = in-kernel reductions
+    for bad in (-1, False, 2.0):
+      with self.assertRaisesRegex(ValueError, "BlockSizes.slab_vocab"):
+        BlockSizes(slab_vocab=bad)
     with self.assertRaises(dataclasses.FrozenInstanceError):
       BlockSizes().vocab = 3  # frozen
 
@@ -417,6 +431,25 @@ class ApiErrorsTest(parameterized.TestCase):
         self.assertLessEqual(chunk, max(tokens, 1) if num > 1 else n)
         self.assertGreaterEqual(chunk * num, n)
         self.assertLess(chunk * num - n, 8 * num)
+
+  def test_slab_columns(self):
+    gpu = BlockSizes(tokens=64, vocab=256, hidden=64)
+    # Automatic on GPU: 2^26 / 8192 = 8192 columns; 151,936 / 8192 -> 19 balanced slabs of
+    # 7997 columns, rounded up to whole 256-column tiles.
+    self.assertEqual(_pallas.slab_columns(gpu, 8192, 151_936, "gpu"), 8192)
+    self.assertEqual(_pallas.slab_columns(gpu, 2048, 151_936, "gpu"), 30_464)  # 5 slabs
+    self.assertEqual(_pallas.slab_columns(gpu, 8, 1000, "gpu"), 1024)  # one slab, whole tiles
+    # N = 2^20 rows: never below one vocabulary tile.
+    self.assertEqual(_pallas.slab_columns(gpu, 1 << 20, 151_936, "gpu"), 256)
+    self.assertEqual(_pallas.slab_columns(gpu, 8192, 151_936, "tpu"), 0)  # TPU: in-kernel
+    self.assertEqual(_pallas.slab_columns(gpu, 8192, 151_936, "cpu"), 0)
+    explicit = dataclasses.replace(gpu, slab_vocab=1000)
+    self.assertEqual(_pallas.slab_columns(explicit, 8192, 151_936, "tpu"), 1024)
+    self.assertEqual(_pallas.slab_columns(dataclasses.replace(gpu, slab_vocab=0), 8, 10, "gpu"), 0)
+    for n, vocab, slab in ((100, 300, 128), (8192, 151_936, 5000), (3, 50_257, 999)):
+      cols = _pallas.slab_columns(dataclasses.replace(gpu, slab_vocab=slab), n, vocab, "gpu")
+      self.assertEqual(cols % 256, 0)
+      self.assertLess(-(-vocab // cols) * cols - vocab, 256 * -(-vocab // cols))  # < a tile each
 
   def test_triton_block_sizes_must_be_powers_of_two(self):
     plan = le._Plan(
