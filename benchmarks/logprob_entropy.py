@@ -82,7 +82,7 @@ def _child(args) -> dict:
   impl = args.child
   blocks = None
   if impl in ("xla", "pallas"):
-    base = default_block_sizes(impl, backend)
+    base = default_block_sizes(impl, backend, args.dtype)
     blocks = dataclasses.replace(
         base,
         tokens=args.block_tokens or base.tokens,

@@ -123,8 +123,11 @@ class BlockSizes:
         raise ValueError(f"BlockSizes.{name} must be a positive int, got {value!r}")
 
 
-def default_block_sizes(impl: str, backend: str | None = None) -> BlockSizes:
-  """Block sizes tuned per implementation and backend (CPU numbers from the benchmark)."""
+def default_block_sizes(impl: str, backend: str | None = None, dtype=None) -> BlockSizes:
+  """Block sizes tuned per implementation, backend and (GPU Pallas) input dtype.
+
+  ``dtype`` matters only for Pallas on GPU, where fp32 operands want smaller tiles than bf16.
+  """
   backend = backend or jax.default_backend()
   gpu = backend in ("gpu", "cuda", "rocm")
   if impl == "xla":
@@ -143,6 +146,11 @@ def default_block_sizes(impl: str, backend: str | None = None) -> BlockSizes:
     # 20.4 ms (101.4 ms with the in-kernel reductions, slab_vocab=0), 128 x 128 x 64 with 8
     # warps 21.8 ms, 64 x 512 x 64 with 8 warps 22.7 ms, 32 x 256 x 64 28.5 ms, 128 x 256 x 64
     # 76.8 ms; slabs of 16,384 columns 20.5 ms (benchmarks/results/logprob_entropy_h100.md).
+    if dtype is not None and jnp.dtype(dtype).itemsize >= 4:
+      # fp32 sweep on an H200 (N = 2048, D = 896, V = 151,936): 32 x 128 x 64 took 15.3 ms,
+      # 32 x 128 x 32 15.6 ms, 32 x 64 x 64 17.8 ms, 16 x 128 x 64 20.7 ms, 64 x 256 x 64 (the
+      # bf16 tiles) 38.4 ms: fp32 tiles of twice the bytes spill at the bf16 sizes.
+      return BlockSizes(tokens=32, vocab=128, hidden=64)
     return BlockSizes(tokens=64, vocab=256, hidden=64)
   return BlockSizes(tokens=16, vocab=128, hidden=32)  # interpret mode: few, small tiles
 
@@ -439,13 +447,13 @@ def _check_common(targets, temperature, impl, batch_shape, batch_name):
     )
 
 
-def _plan(impl, temperature, block_sizes) -> _Plan:
+def _plan(impl, temperature, block_sizes, dtype=None) -> _Plan:
   backend = jax.default_backend()
   accelerated = backend in ("gpu", "cuda", "rocm", "tpu")
   if impl == "auto":
     impl = "pallas" if accelerated else "xla"
   if block_sizes is None:
-    block_sizes = default_block_sizes(impl, backend)
+    block_sizes = default_block_sizes(impl, backend, dtype)
   if not isinstance(block_sizes, BlockSizes):
     raise ValueError(f"block_sizes must be a BlockSizes or None, got {type(block_sizes)}")
   platform = backend if accelerated else "cpu"
@@ -491,7 +499,7 @@ def token_logprobs_and_entropy(
   _check_common(targets, temperature, impl, logits.shape[:-1], "logits")
   if impl == "reference":
     return logprobs_and_entropy_reference(logits, targets, temperature=temperature)
-  plan = _plan(impl, temperature, None)
+  plan = _plan(impl, temperature, None, logits.dtype)
   batch_shape, vocab = logits.shape[:-1], logits.shape[-1]
   logits_NV = logits.reshape(-1, vocab)
   targets_N = targets.reshape(-1).astype(jnp.int32)
@@ -552,7 +560,7 @@ def fused_linear_logprobs_and_entropy(
     return fused_linear_logprobs_and_entropy_reference(
         hidden, weight, targets, temperature=temperature
     )
-  plan = _plan(impl, temperature, block_sizes)
+  plan = _plan(impl, temperature, block_sizes, hidden.dtype)
   batch_shape, d = hidden.shape[:-1], hidden.shape[-1]
   hidden_ND = hidden.reshape(-1, d)
   targets_N = targets.reshape(-1).astype(jnp.int32)

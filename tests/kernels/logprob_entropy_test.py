@@ -16,6 +16,7 @@ from jax.test_util import check_grads
 from rljax.kernels import (
   BlockSizes,
   _pallas,
+  default_block_sizes,
   fused_linear_logprobs_and_entropy,
   fused_linear_logprobs_and_entropy_reference,
   logprobs_and_entropy_reference,
@@ -431,6 +432,16 @@ class ApiErrorsTest(parameterized.TestCase):
         self.assertLessEqual(chunk, max(tokens, 1) if num > 1 else n)
         self.assertGreaterEqual(chunk * num, n)
         self.assertLess(chunk * num - n, 8 * num)
+
+  def test_gpu_pallas_defaults_depend_on_dtype(self):
+    bf16 = default_block_sizes("pallas", "gpu", jnp.bfloat16)
+    fp32 = default_block_sizes("pallas", "gpu", jnp.float32)
+    self.assertEqual((bf16.tokens, bf16.vocab, bf16.hidden), (64, 256, 64))
+    self.assertEqual((fp32.tokens, fp32.vocab, fp32.hidden), (32, 128, 64))
+    self.assertEqual(default_block_sizes("pallas", "gpu"), bf16)  # no dtype: the bf16 tiles
+    for impl, backend in (("xla", "gpu"), ("pallas", "tpu"), ("xla", "cpu")):
+      self.assertEqual(default_block_sizes(impl, backend, jnp.float32),
+                       default_block_sizes(impl, backend, jnp.bfloat16))
 
   def test_slab_columns(self):
     gpu = BlockSizes(tokens=64, vocab=256, hidden=64)
