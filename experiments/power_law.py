@@ -153,15 +153,53 @@ def curves_delta(res: dict, path: str) -> list[dict]:
   return out
 
 
+def _arm_runs(arms: dict, where: str, prefix: str = ""):
+  """``(arm, runs)`` pairs of an ``arms`` object: ``arm -> [runs]``, nested groups of those
+  (difficulty's ``bands/<band>``) or ``arm -> {"runs": [...]}`` (difficulty's ``transfer/<e>``)."""
+  for name, v in arms.items():
+    arm = f"{prefix}{name}"
+    if isinstance(v, list):
+      yield arm, v
+    elif isinstance(v, dict) and isinstance(v.get("runs"), list):
+      yield arm, v["runs"]
+    elif isinstance(v, dict):
+      yield from _arm_runs(v, where, f"{arm}/")
+    else:
+      raise ValueError(f"{where}: arms/{arm} must be a list of runs or an object, got "
+                       f"{type(v).__name__}")
+
+
+def _eval_point_curves(runs, arm: str, study: str, where: str) -> list[dict]:
+  """pass@1 per eval split vs step from ``<replica>/points/<i>/{step, eval/<split>/pass@1}``
+  (sft_vs_rl's periodic evaluations), mean over replicas."""
+  runs = [r for r in runs if isinstance(r, dict) and r.get("points")]
+  if not runs:
+    return []
+  out = []
+  steps = [[_get(pt, ["step"], f"{where}/{j}/points") for pt in r["points"]]
+           for j, r in enumerate(runs)]
+  if any(s != steps[0] for s in steps):
+    raise ValueError(f"{where}: the seeds' eval points are at different steps; cannot average")
+  for split in _get(runs[0], ["points", 0, "eval"], where):
+    ys = [[_get(pt, ["eval", split, "pass@1"], f"{where}/{j}/points") for pt in r["points"]]
+          for j, r in enumerate(runs)]
+    out.append(_curve(study, f"eval pass@1 ({split})", arm, "accuracy", steps[0],
+                      _mean_rows(ys, f"{where} points/eval/{split}"),
+                      f"{where}: points/eval/{split}/pass@1", n_replicas=len(runs)))
+  return out
+
+
 def curves_rl(res: dict, path: str, study: str, metrics: Sequence[str]) -> list[dict]:
-  """RL training curves (``arms/<arm>/<replica>/curves``), mean over seeds, and the pass@k
-  vs k curves of a ``summary`` with ``ks`` and ``<arm>_mean`` lists."""
+  """RL training curves (``arms/<arm>/<replica>/curves``, arms possibly nested), mean over
+  seeds; periodic eval points (``<replica>/points``); and the pass@k vs k curves of a
+  ``summary`` with ``ks`` and ``<arm>_mean`` lists."""
   out = []
   arms = _get(res, ["arms"], path)
   if not isinstance(arms, dict):
     raise ValueError(f"{path}: 'arms' must be an object of arm -> runs, got {type(arms).__name__}")
-  for arm, runs in arms.items():
-    runs = [r for r in runs if "curves" in r]  # e.g. pass_at_k's base arm has no training
+  for arm, all_runs in _arm_runs(arms, path):
+    out += _eval_point_curves(all_runs, arm, study, f"{path} arms/{arm}")
+    runs = [r for r in all_runs if "curves" in r]  # e.g. pass_at_k's base arm has no training
     if not runs:
       continue
     w = f"{path} arms/{arm}"

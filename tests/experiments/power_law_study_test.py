@@ -120,3 +120,32 @@ def test_flags_a_poor_fit_and_bad_inputs(tmp_path):
     M.parse_metrics_arg("no-colon")
   with pytest.raises(ValueError, match="no file"):
     M.parse_metrics_arg(str(tmp_path / "missing.jsonl") + ":loss")
+
+
+def test_reads_nested_arms_and_eval_points(tmp_path):
+  # difficulty: arms/bands/<band>/[runs] and arms/transfer/<e>/{"runs": [...]};
+  # sft_vs_rl: <run>/points/<i>/{step, eval/<split>/pass@1}, averaged over seeds.
+  steps = list(range(1, 13))
+  run = {"curves": {"step": steps, "accuracy": [0.1 * s ** 0.3 for s in steps]}}
+  path = tmp_path / "difficulty.json"
+  _write(str(path), {"seeds": [0], "arms": {
+      "bands": {"id": [run], "edge": [run]},
+      "transfer": {"0.01": {"pretrain_run": "x", "before": {}, "runs": [run]}}}})
+  curves = M.read_study(str(path), "difficulty", M.Preset())
+  assert [c["label"] for c in curves] == ["bands/id", "bands/edge", "transfer/0.01"]
+  np.testing.assert_allclose(curves[2]["y"], run["curves"]["accuracy"])
+
+  def points(ys):
+    return {"points": [{"step": s, "eval": {"ood": {"pass@1": y}}} for s, y in zip([0, 5, 10], ys)]}
+
+  path = tmp_path / "sft_vs_rl.json"
+  _write(str(path), {"seeds": [0, 1], "arms": {"more SFT": [points([0.5, 0.4, 0.3]),
+                                                            points([0.5, 0.2, 0.1])]}})
+  (c,) = M.read_study(str(path), "sft_vs_rl", M.Preset())
+  assert (c["group"], c["label"], c["n_replicas"]) == ("eval pass@1 (ood)", "more SFT", 2)
+  np.testing.assert_allclose(c["x"], [5, 10])  # step 0 dropped (a power law needs x > 0)
+  np.testing.assert_allclose(c["y"], [0.3, 0.2])
+  bad = {"seeds": [0, 1], "arms": {"a": [points([1, 1, 1]), {"points": [{"step": 7}]}]}}
+  _write(str(path), bad)
+  with pytest.raises(ValueError, match="different steps"):
+    M.read_study(str(path), "sft_vs_rl", M.Preset())
