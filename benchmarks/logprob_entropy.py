@@ -104,11 +104,11 @@ def _child(args) -> dict:
 
     fn = jax.jit(jax.grad(loss, (0, 1)))
   slab = None
-  if impl == "pallas":
-    from rljax.kernels import _pallas
+  if impl == "pallas":  # the slab width the library will pick for this call (0: in-kernel bwd)
+    from rljax.kernels import _logprob_entropy, _pallas
 
-    platform = "gpu" if backend in ("gpu", "cuda", "rocm") else backend
-    slab = _pallas.slab_columns(blocks, args.n, args.v, platform)
+    plan = _logprob_entropy._plan(impl, 1.0, blocks, dtype)
+    slab = _pallas.slab_columns(blocks, args.n, args.v, plan.platform)
   t0 = time.perf_counter()
   compiled = fn.lower(hidden, weight).compile()
   compile_s = time.perf_counter() - t0

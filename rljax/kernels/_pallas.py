@@ -1,6 +1,6 @@
 """Pallas kernels for fused log-prob + entropy: GPU (Triton), TPU (Mosaic), CPU (interpret).
 
-Four kernels, all over ``[tokens x vocab]`` logit tiles ``l = h W / T`` (the hidden axis is
+Five kernels, all over ``[tokens x vocab]`` logit tiles ``l = h W / T`` (the hidden axis is
 chunked by ``BlockSizes.hidden`` inside the kernel: a static unrolled loop in ``"grid"`` style,
 which Mosaic needs, and a ``fori_loop`` in ``"loop"`` style, which keeps Triton's shared memory
 to one chunk's operands):
@@ -446,10 +446,11 @@ def _dz_slab_kernel(h_ref, w_ref, y_ref, lse_ref, mean_ref, gl_ref, ge_ref, dz_r
 
 
 def linear_bwd_gemm(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temperature, blocks,
-                    interpret, platform, style="grid", cols=None):
+                    interpret, platform, cols, style="grid"):
   """``(d hidden, d weight)`` from d-logits slabs: Pallas computes, GEMMs reduce.
 
-  For each slab of ``cols`` vocabulary columns a fully parallel Pallas kernel recomputes the
+  For each slab of ``cols`` vocabulary columns (:func:`slab_columns`, a multiple of
+  ``blocks.vocab``) a fully parallel Pallas kernel recomputes the
   logit tiles and writes ``dz [N, cols]`` (input dtype, fp32 math inside); the two reductions
   ``dh += dz W_c^T`` and ``dW_c = h^T dz`` go to the backend's matmul library (cuBLAS on GPU),
   which keeps its accumulators in registers, unlike a Pallas program whose ``[tokens, D]`` or
@@ -462,7 +463,6 @@ def linear_bwd_gemm(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temp
   n, d = hidden.shape
   vocab = weight.shape[1]
   tn, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
-  cols = cols or slab_columns(blocks, n, vocab, platform)
   n_p, d_p = _round_up(n, tn), _round_up(d, bd)
   num_slabs = -(-vocab // cols)
   v_p = num_slabs * cols
