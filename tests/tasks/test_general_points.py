@@ -36,9 +36,46 @@ def test_rule_variants():
     ranks = [c[:-1] for c in ex.metadata["cards"]]
     assert any(r in "JQK" for r in ranks), "OOD hands hold at least one face card"
     assert ex.metadata["numbers"] == [card_value(r, True) for r in ranks]
-    assert "11 12 13" in ex.prompt
+    assert "J=11 Q=12 K=13." in ex.prompt and ex.metadata["ood"]
   for ex in TASK.generate(3, 20):
-    assert max(ex.metadata["numbers"]) <= 10 and "are 10" in ex.prompt
+    assert max(ex.metadata["numbers"]) <= 10 and "J=10 Q=10 K=10." in ex.prompt
+    assert not ex.metadata["ood"]
+
+
+def test_random_faces_state_their_rule_and_never_the_ood_one():
+  hands = TASK.generate(5, 300, faces="random")
+  assert hands == TASK.generate(5, 300, faces="random")
+  seen = set()
+  for ex in hands:
+    faces = tuple(ex.metadata["faces"])
+    seen.add(faces)
+    assert faces != (11, 12, 13) and not ex.metadata["ood"]
+    assert f"J={faces[0]} Q={faces[1]} K={faces[2]}." in ex.prompt
+    ranks = [c[:-1] for c in ex.metadata["cards"]]
+    assert any(r in "JQK" for r in ranks), "random rules hold a face card by default"
+    assert ex.metadata["numbers"] == [card_value(r, faces) for r in ranks]
+    value, used = evaluate_expression(ex.answer)
+    assert value == 24 and sorted(used) == sorted(ex.metadata["numbers"])
+  assert len(seen) > 200, "the rules vary from hand to hand"
+  fixed = TASK.generate(0, 5, faces=(1, 2, 3))
+  assert all(ex.metadata["faces"] == [1, 2, 3] and "J=1 Q=2 K=3." in ex.prompt for ex in fixed)
+
+
+def test_numbers_read_probe():
+  ex = TASK.generate(0, 1, faces=(11, 12, 13))[0]
+  assert TASK.numbers_read(ex, ex.solution)
+  nums = ex.metadata["numbers"]
+  assert TASK.numbers_read(ex, "Numbers:  " + "  ".join(map(str, nums)) + " .\nwhatever")
+  wrong = [10 if v in (11, 12, 13) else v for v in nums]
+  assert not TASK.numbers_read(ex, "Numbers: " + " ".join(map(str, wrong)) + ".")
+  assert not TASK.numbers_read(ex, "Numbers: " + " ".join(map(str, nums[:3])) + ".")
+  assert not TASK.numbers_read(ex, "<answer>" + ex.answer + "</answer>")
+
+
+@pytest.mark.parametrize("faces", ["rand", (10, 10), (0, 1, 2), (1, 2, 14), (1.0, 2, 3)])
+def test_bad_faces_name_the_argument(faces):
+  with pytest.raises(ValueError, match="faces"):
+    TASK.generate(0, 1, faces=faces)
 
 
 def _hand(numbers=(8, 3, 8, 3)):
