@@ -382,14 +382,17 @@ def problems(task_spec: TaskSpec, n: int, seed: int | None = None, **difficulty)
 
 def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperature: float,
                   max_prompt_len: int, max_new_tokens: int, batch: int, seed: int,
-                  well_formed: Callable[[Any, str], bool] | None = None) -> dict[str, Any]:
+                  well_formed: Callable[[Any, str], bool] | None = None,
+                  probes: dict[str, Callable[[Any, str], bool]] | None = None) -> dict[str, Any]:
   """Correct-sample counts ``c [problems]`` out of ``n`` samples each, plus reward / format.
 
   ``well_formed(example, completion)`` decides ``format_ok``; the default looks for an
   ``<answer>`` tag, which tasks with another output format (code_edit) must replace.
+  ``probes``: more per-completion checks, each reported as the fraction of completions passing.
 
   Returns:
-    ``{"n", "c": [P], "reward_mean", "format_ok"}``.
+    ``{"n", "c": [P], "reward_mean", "format_ok"}`` and, with ``probes``, ``"probes":
+    {name: fraction}``.
   """
   from rljax.eval import sample_completions
   from rljax.tasks import extract_answer
@@ -403,8 +406,12 @@ def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperat
   if well_formed is None:
     well_formed = lambda e, t: extract_answer(t) is not None
   fmt = [well_formed(e, t) for e, ts in zip(examples, comps) for t in ts]
-  return {"n": int(n), "c": c.astype(int).tolist(), "reward_mean": float(np.mean(rewards)),
-          "format_ok": float(np.mean(fmt))}
+  out = {"n": int(n), "c": c.astype(int).tolist(), "reward_mean": float(np.mean(rewards)),
+         "format_ok": float(np.mean(fmt))}
+  if probes:
+    out["probes"] = {k: float(np.mean([f(e, t) for e, ts in zip(examples, comps) for t in ts]))
+                     for k, f in probes.items()}
+  return out
 
 
 def pass_ks(n: int) -> list[int]:
@@ -422,14 +429,16 @@ def pass_curve(n: int, c: Sequence[int], ks: Sequence[int]) -> list[float]:
 
 
 def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
-              *, n: int | None = None) -> dict[str, Any]:
+              *, n: int | None = None, probes: Sequence[str] = ()) -> dict[str, Any]:
   """pass@k (k = powers of two up to n) of a run folder's policy on ``examples``.
 
-  Cached in ``<run_dir>/pass_eval/<hash of problems, n, temperature, cap, seed>.json``.
+  ``probes``: names of boolean methods ``task.<name>(example, completion)`` to report as
+  fractions of completions (see :func:`sample_counts`).
+  Cached in ``<run_dir>/pass_eval/<hash of problems, n, temperature, cap, seed, probes>.json``.
   """
   n = n or preset.eval_samples
   key = _key([e.prompt for e in examples], n, preset.eval_temperature, preset.max_new_tokens,
-             seed)
+             seed, *([list(probes)] if probes else []))
   cache = os.path.join(run_dir, "pass_eval", f"{key}.json")
   if os.path.exists(cache):
     with open(cache) as f:
@@ -437,7 +446,8 @@ def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int
   model, task, tok, job = load_policy(run_dir)
   res = sample_counts(model, task, tok, examples, n=n, temperature=preset.eval_temperature,
                       max_prompt_len=job.task.max_prompt_len,
-                      max_new_tokens=preset.max_new_tokens, batch=preset.eval_batch, seed=seed)
+                      max_new_tokens=preset.max_new_tokens, batch=preset.eval_batch, seed=seed,
+                      probes={p: getattr(task, p) for p in probes} or None)
   ks = pass_ks(n)
   res["ks"] = ks
   res["pass"] = pass_curve(n, res["c"], ks)

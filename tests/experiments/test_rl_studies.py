@@ -144,24 +144,41 @@ def _curve(values, std=0.0):
   return {"steps": list(range(len(values))), "mean": list(values), "std": [std] * len(values)}
 
 
-def _svr_summary(sft_ood, rl_ood, rl_id, fmt_scratch, std=0.02):
-  arm = lambda idd, ood, fmt: {
-      "in_distribution/pass@1": _curve([0.5, idd], std), "ood/pass@1": _curve([0.0, ood], std),
-      "ood/format_ok": _curve([0.8, fmt], std)}
-  return {"more SFT": arm(0.5, sft_ood, 0.8), "GRPO from SFT": arm(rl_id, rl_ood, 0.8),
-          "GRPO from scratch": arm(0.0, 0.0, fmt_scratch)}
+def _svr_final(base_ood, sft_ood, rl_ood, fmt_scratch, std=0.02, samples=2048,
+               read=(0.5, 0.2, 0.6)):
+  def arm(ood, rd, fmt=0.99, idd=0.5, sd=std):
+    cell = lambda m: {"mean": m, "std": sd, "samples": samples}
+    return {"ood/pass@1": cell(ood), "ood/numbers_read": cell(rd), "ood/format_ok": cell(fmt),
+            "in_distribution/pass@1": cell(idd), "in_distribution/numbers_read": cell(0.9)}
+  return {"base": arm(base_ood, read[0], sd=0.0), "more SFT": arm(sft_ood, read[1]),
+          "GRPO from base": arm(rl_ood, read[2]),
+          "GRPO from scratch": arm(0.0, 0.0, fmt=fmt_scratch, idd=0.0)}
 
 
 def test_sft_vs_rl_verdict_names_the_floor_effect_and_reads_each_claim():
   svr = importlib.import_module("sft_vs_rl")
-  floor = svr._verdict("cpu", 2, _svr_summary(0.0, 0.0, 0.25, 0.3), 0.48, 0.0, 1e-3)
+  floor = svr._verdict("cpu", 2, _svr_final(0.0, 0.0, 0.01, 0.3))
   assert floor.startswith("not reproduced") and "floor effect" in floor
-  assert "0.480 -> 0.250 (a loss" in floor and "fails on format" in floor
-  both = svr._verdict("cpu", 2, _svr_summary(0.02, 0.2, 0.55, 0.3), 0.5, 0.05, 1e-3)
-  assert both.startswith("reproduced") and "beyond the seed spread" in both
-  # RL ahead by less than the seed spread: only the format claim holds.
-  within = svr._verdict("cpu", 2, _svr_summary(0.10, 0.11, 0.5, 0.3, std=0.05), 0.5, 0.1, 1e-3)
-  assert within.startswith("partly reproduced") and "not beyond" in within
+  assert "OOD rule read 0.50 at the base -> 0.20 after more SFT, 0.60 after GRPO" in floor
+  assert "fails on format" in floor
+  both = svr._verdict("cpu", 2, _svr_final(0.1, 0.02, 0.2, 0.3))
+  assert both.startswith("reproduced") and "a drop beyond" in both and "above more SFT" in both
+  assert "only GRPO's gain carries over to the OOD rule" in both  # SFT's rule read fell
+  flat = svr._verdict("cpu", 2, _svr_final(0.1, 0.02, 0.2, 0.3, read=(0.3, 0.3, 0.5)))
+  assert "only GRPO's gain carries over to the OOD rule" in flat
+  both_up = svr._verdict("cpu", 2, _svr_final(0.1, 0.02, 0.2, 0.3, read=(0.3, 0.5, 0.5)))
+  assert "carries over" not in both_up
+  # RL ahead of SFT by less than the seed spread and SFT not below the base: only format holds.
+  within = svr._verdict("cpu", 2, _svr_final(0.1, 0.10, 0.11, 0.3, std=0.05))
+  assert within.startswith("partly reproduced") and "no drop" in within
+  assert "not above more SFT" in within
+  # Beyond the seed spread but not beyond the sampling error of 64 completions.
+  few = svr._verdict("cpu", 2, _svr_final(0.1, 0.06, 0.10, 0.9, std=0.0, samples=64))
+  assert few.startswith("not reproduced") and "no drop" in few and "not above" in few
+  # GRPO ahead of SFT but itself below the base: the RL claim does not hold.
+  rl_down = svr._verdict("cpu", 2, _svr_final(0.2, 0.02, 0.1, 0.9))
+  assert rl_down.startswith("partly reproduced") and "below the base" in rl_down
+  assert "does not fail on format" in rl_down
 
 
 def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
