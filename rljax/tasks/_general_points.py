@@ -55,14 +55,18 @@ def card_value(rank: str, ood: bool | tuple[int, int, int]) -> int:
   return int(rank)
 
 
-def _check_faces(faces) -> None:
+def _check_faces(faces):
+  """``faces`` as given (None, "random") or as a tuple; ValueError naming it if invalid."""
   if faces is None or faces == "random":
-    return
+    return faces
+  if isinstance(faces, list):
+    faces = tuple(faces)
   if (not isinstance(faces, tuple) or len(faces) != 3
       or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 13
                  for v in faces)):
     raise ValueError(f"faces must be None, 'random' or a tuple of three ints in 1..13 "
                      f"(J, Q, K), got {faces!r}")
+  return faces
 
 
 class GeneralPoints(Task):
@@ -103,7 +107,7 @@ class GeneralPoints(Task):
         triple (11, 12, 13), so a model trained on them never sees the OOD rule.
     """
     check_n(n)
-    _check_faces(faces)
+    faces = _check_faces(faces)
     rng = as_rng(seed_or_rng)
     ood = self.ood if ood is None else ood
     if require_face is None:

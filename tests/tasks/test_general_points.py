@@ -59,6 +59,7 @@ def test_random_faces_state_their_rule_and_never_the_ood_one():
   assert len(seen) > 200, "the rules vary from hand to hand"
   fixed = TASK.generate(0, 5, faces=(1, 2, 3))
   assert all(ex.metadata["faces"] == [1, 2, 3] and "J=1 Q=2 K=3." in ex.prompt for ex in fixed)
+  assert TASK.generate(0, 5, faces=[1, 2, 3]) == fixed  # a list (JSON configs) works too
 
 
 def test_numbers_read_probe():
