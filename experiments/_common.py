@@ -62,6 +62,16 @@ def machine_info() -> dict[str, Any]:
   }
 
 
+def machine_words(m: dict[str, Any]) -> str:
+  """A results README's words for :func:`machine_info`: the machine and, on CPU, the load
+  average when the study started (a loaded VM runs several times slower)."""
+  if m["backend"] != "cpu":
+    return f"{m['num_devices']} x {m['device_kind']}"
+  load = m.get("load_average_at_start")
+  how = f"; load average {load[0]:.1f} at the start" if load else ""
+  return f"a {m['cpu_count']}-core CPU VM ({m['num_devices']} JAX device(s){how})"
+
+
 def results_dir(name: str, out: str | None) -> str:
   """``out`` or ``experiments/results/<name>``, created."""
   path = out or os.path.join(RESULTS_ROOT, name)

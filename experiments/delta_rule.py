@@ -521,9 +521,7 @@ def main(argv: list[str] | None = None) -> dict:
     for label in p.variants:
       runs.append(run_variant(p, label, mesh, bar))
       C.write_json(partial, {"preset": p, "runs": runs, "wall_s": watch()})
-  machine_words = (f"a {machine['cpu_count']}-core CPU VM ({machine['num_devices']} JAX "
-                   "device(s), shared with other jobs)" if machine["backend"] == "cpu" else
-                   f"{machine['num_devices']} x {machine['device_kind']}")
+  machine_words = C.machine_words(machine)
   res = {"study": NAME, "papers": ["arXiv 2312.04927", "arXiv 2406.06484", "arXiv 2412.06464",
                                    "arXiv 2601.00417"],
          "preset_name": args.preset, "preset": dataclasses.asdict(p), "machine": machine,

@@ -760,12 +760,6 @@ def _from_json(curves: list[dict]) -> list[dict]:
           for c in curves]
 
 
-def _machine_words(m: dict) -> str:
-  if m["backend"] == "cpu":
-    return f"a {m['cpu_count']}-core CPU VM (shared with other jobs)"
-  return f"{m['num_devices']} x {m['device_kind']}"
-
-
 def render_only(out: str) -> dict:
   """Figures and README again from ``out/results.json`` (no fitting)."""
   path = os.path.join(out, "results.json")
@@ -849,7 +843,7 @@ def main(argv: list[str] | None = None) -> dict:
       f" --metrics '{s}'" for s in args.metrics)
   res = {
       "study": NAME, "preset": args.preset, "config": p, "machine": machine,
-      "machine_words": _machine_words(machine), "command": cmd, "results_root": root,
+      "machine_words": C.machine_words(machine), "command": cmd, "results_root": root,
       "inputs": inputs, "skipped": skipped, "summary": summary, "verdict": v,
       "verdict_reason": why, "curves": curves,
   }

@@ -40,3 +40,28 @@ def test_smoke_preset_writes_results(tmp_path):
   assert res["runs"][1]["alpha_init"] == {"attn": 0.8, "mlp": 0.2, "final": 0.2}
   readme = open(os.path.join(out, "README.md")).read()
   assert "Verdict:" in readme and "| rmsnorm |" in readme
+
+
+def _run(label, alpha, train, held, learned=None):
+  return {"label": label, "alpha_init": {"attn": alpha, "mlp": alpha, "final": alpha},
+          "train_loss": np.asarray(train), "heldout_loss": np.asarray(held),
+          "eval_steps": [0, 50, 100], "final_heldout_loss": np.asarray(held)[:, -1],
+          "learned_alpha": {} if learned is None else {"attn": [learned]}}
+
+
+def test_miss_reasons_are_measured_not_assumed():
+  fast = [[4.0, 3.0, 2.0, 1.5]] * 2
+  slow = [[4.0, 3.9, 3.8, 3.0]] * 2
+  base = _run("rmsnorm", 0.0, fast, [[4.0, 2.0, 1.5]] * 2)
+  closing = _run("dyt 0.5", 0.5, slow, [[4.0, 3.0, 1.8]] * 2, learned=0.7)
+  widening = _run("dyt 0.2", 0.2, slow, [[4.0, 2.2, 2.5]] * 2, learned=0.1)
+  text = M._miss_reasons(base, closing, [closing, widening])
+  assert "falls 0.5 nats below its start after 1 steps, the best DyT's after 3" in text
+  assert "shrinks from 1.000 at step 50 to 0.300 at step 100" in text
+  assert "The best init is the largest alpha we tried" in text
+  assert "grew above its init in 1 of 2 DyT arms." in text
+  text = M._miss_reasons(base, widening, [closing, widening])
+  assert "does not shrink in the second half" in text
+  assert "The best init (dyt 0.2) is not the largest alpha we tried" in text
+  verdict, why = M.verdict([base, closing, widening])
+  assert verdict == "not reproduced at this budget" and "shrinks" in why
