@@ -65,3 +65,22 @@ def test_smoke_preset_writes_results(tmp_path):
   assert res["runs"][1]["deep_delta_impl"] != "none"
   readme = open(os.path.join(out, "README.md")).read()
   assert "Verdict:" in readme and "| attention |" in readme
+
+
+def _res(accs):
+  kvs = [2, 8]
+  return {"preset": {"kv_pairs": kvs},
+          "runs": [{"label": lab, "final_acc_by_kv": {str(k): [a] for k, a in zip(kvs, acc)}}
+                   for lab, acc in accs.items()]}
+
+
+def test_verdict_reads_the_claims_only_against_a_converged_attention_reference():
+  M = importlib.import_module("delta_rule")
+  v, why = M.verdict(_res({"attention": [0.3, 0.1], "deltanet": [0.2, 0.1]}))
+  assert v.startswith("not reproduced at this budget (inconclusive)")
+  v, why = M.verdict(_res({"attention": [0.54, 0.17], "deltanet": [0.83, 0.29]}))
+  assert v == "inconclusive at this budget" and "2: 0.54, 8: 0.17" in why
+  v, why = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.9]}))
+  assert v == "reproduced" and "DeltaNet vs attention accuracy gap per kv count (2: +0.02" in why
+  v, _ = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.6]}))
+  assert v == "partly reproduced"
