@@ -263,9 +263,10 @@ def _miss_reasons(base: dict, best: dict, dyt_runs: list[dict]) -> str:
         if r["learned_alpha"]]
   ai = [init[r["label"]] for r in dyt_runs if r["learned_alpha"]]
   grew = sum(a > b for a, b in zip(la, ai, strict=True))
+  width = best.get("model_config", {}).get("d_model", "small")
   out[-1] += (f", and the learned alpha grew above its init in {grew} of {len(la)} DyT arms"
               + (" (the paper finds that narrow models want a larger alpha; the LLaMA recipes "
-                 "are tuned for widths of 4096-8192, ours is 64)." if 2 * grew > len(la)
+                 f"are tuned for widths of 4096-8192, ours is {width})." if 2 * grew > len(la)
                  else "."))
   return " ".join(out)
 

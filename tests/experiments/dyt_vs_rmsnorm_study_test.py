@@ -46,7 +46,8 @@ def _run(label, alpha, train, held, learned=None):
   return {"label": label, "alpha_init": {"attn": alpha, "mlp": alpha, "final": alpha},
           "train_loss": np.asarray(train), "heldout_loss": np.asarray(held),
           "eval_steps": [0, 50, 100], "final_heldout_loss": np.asarray(held)[:, -1],
-          "learned_alpha": {} if learned is None else {"attn": [learned]}}
+          "learned_alpha": {} if learned is None else {"attn": [learned]},
+          "model_config": {"d_model": 48}}
 
 
 def test_miss_reasons_are_measured_not_assumed():
@@ -60,6 +61,8 @@ def test_miss_reasons_are_measured_not_assumed():
   assert "shrinks from 1.000 at step 50 to 0.300 at step 100" in text
   assert "The best init is the largest alpha we tried" in text
   assert "grew above its init in 1 of 2 DyT arms." in text
+  grown = _run("dyt 0.5", 0.5, slow, [[4.0, 3.0, 1.8]] * 2, learned=0.7)
+  assert "ours is 48)." in M._miss_reasons(base, grown, [grown])
   text = M._miss_reasons(base, widening, [closing, widening])
   assert "does not shrink in the second half" in text
   assert "The best init (dyt 0.2) is not the largest alpha we tried" in text
