@@ -6,7 +6,9 @@ warm start. Everything goes through the public ``rljax.train`` job API (``SFTJob
 
 * :func:`sft_checkpoint` trains (or reuses) a supervised checkpoint. Its run folder is keyed
   by a hash of the model / task / SFT config and the seed, so several studies (and every arm
-  of one study) share one checkpoint instead of re-training it.
+  of one study) share one checkpoint instead of re-training it. Each finished run also stores
+  :func:`task_fingerprint` (what the task code produced), and a run whose fingerprint differs
+  from the current code's is trained again rather than reused.
 * :func:`grpo_arm` / :func:`ppo_arm` run one RL arm from a checkpoint (``model.init_from``).
 * :func:`sample_counts` draws n completions per problem and counts correct ones;
   :func:`pass_curve` turns counts into the unbiased pass@k (Chen et al. 2021) averaged over
@@ -240,6 +242,44 @@ def _key(*objs: Any) -> str:
   return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
+def task_fingerprint(spec: TaskSpec) -> str:
+  """A hash of what the task's *code* produces for ``spec``: prompts, SFT targets, rewards and
+  the alphabet on a few problems of its training stream.
+
+  The run caches are keyed by configs (dataclasses), which do not change when a task's prompt
+  text or reward does; the fingerprint, stored with each finished run, does.
+  """
+  from rljax.tasks import get_task
+
+  task = get_task(spec.name)
+  examples = problems(spec, 4, seed=spec.train_seed)
+  rows = [[task.format_prompt(e), task.sft_target(e), float(task.reward(e, task.sft_target(e))),
+           float(task.reward(e, "<answer>?</answer>"))] for e in examples]
+  return _key(rows, task.alphabet(), list(task.special_tokens()))
+
+
+_LEGACY_NOTED: set[str] = set()
+
+
+def _fresh(done: dict[str, Any] | None, fingerprint: str, run_dir: str) -> bool:
+  """Whether a finished run record may be reused under the current task code."""
+  if done is None:
+    return False
+  stored = done.get("task_fingerprint")
+  if stored is None:  # made before fingerprints were recorded: trusted, but say so (once)
+    if run_dir in _LEGACY_NOTED:
+      return True
+    _LEGACY_NOTED.add(run_dir)
+    print(f"note: reusing {run_dir}, cached without a task fingerprint; delete it to retrain if "
+          "the task's code changed since", file=sys.stderr)
+    return True
+  if stored != fingerprint:
+    print(f"note: {run_dir} was made by other task code (fingerprint {stored} != "
+          f"{fingerprint}); retraining", file=sys.stderr)
+    return False
+  return True
+
+
 def _done_marker(run_dir: str) -> str:
   return os.path.join(run_dir, "DONE.json")
 
@@ -272,7 +312,8 @@ def sft_checkpoint(workdir: str, preset: RLPreset, seed: int | None = None, *,
   optim = optim or dataclasses.replace(preset.sft_optim, decay_steps=max(sft.steps, 1))
   run_dir = os.path.join(workdir, "sft", f"{_key(model, task, sft, optim)}-s{seed}")
   done = _read_done(run_dir)
-  if done is not None:
+  fingerprint = task_fingerprint(task)
+  if _fresh(done, fingerprint, run_dir):
     return done
   from rljax.train import run_sft
 
@@ -282,7 +323,7 @@ def sft_checkpoint(workdir: str, preset: RLPreset, seed: int | None = None, *,
   t = _common.Stopwatch()
   res = run_sft(job)
   out = {"run_dir": run_dir, "seed": seed, "before": res["before"], "after": res["after"],
-         "wall_s": t(), "config": job}
+         "wall_s": t(), "config": job, "task_fingerprint": fingerprint}
   _write_done(run_dir, out)
   return _read_done(run_dir)
 
@@ -322,7 +363,9 @@ def _run_cached(job, kind: str) -> dict[str, Any]:
 
   key = _key(job)
   done = _read_done(job.run_dir)
-  if done is not None and done.get("key") == key:
+  fingerprint = task_fingerprint(job.task)
+  if (done is not None and done.get("key") == key
+      and _fresh(done, fingerprint, job.run_dir)):
     done["metrics"] = read_metrics(job.run_dir)
     return done
   if os.path.isdir(job.run_dir):
@@ -332,7 +375,7 @@ def _run_cached(job, kind: str) -> dict[str, Any]:
   t = _common.Stopwatch()
   res = (run_grpo if kind == "grpo" else run_ppo)(job)
   out = {"run_dir": job.run_dir, "key": key, "seed": job.seed, "before": res["before"],
-         "after": res["after"], "wall_s": t(), "config": job}
+         "after": res["after"], "wall_s": t(), "config": job, "task_fingerprint": fingerprint}
   _write_done(job.run_dir, out)
   out = _read_done(job.run_dir)
   out["metrics"] = read_metrics(job.run_dir)

@@ -333,3 +333,24 @@ def test_swe_rl_verdict_reads_the_gap_and_the_drop_against_the_seed_spread():
   assert "Both GRPO arms end below the SFT warm start (0.400, by 0.040-0.050)" in drop
   assert "below the SFT" not in sw._verdict("cpu", 2, summary(0.39, 0.385), 2e-4, 40)
   assert sw._verdict("cpu", 1, summary(0.5, 0.4), 2e-4, 40).startswith("inconclusive")
+
+
+def test_task_fingerprint_follows_the_task_code_and_guards_the_run_cache(monkeypatch, capsys):
+  R = importlib.import_module("_rl")
+  from rljax.tasks import get_task
+  from rljax.train import TaskSpec
+
+  spec = TaskSpec(name="general_points", difficulty=("faces=random",))
+  fp = R.task_fingerprint(spec)
+  assert fp == R.task_fingerprint(spec)  # deterministic
+  assert fp != R.task_fingerprint(TaskSpec(name="general_points"))  # other problems
+  cls = type(get_task("general_points"))
+  old = cls.format_prompt
+  monkeypatch.setattr(cls, "format_prompt", lambda self, e: "v2 " + old(self, e))
+  assert R.task_fingerprint(spec) != fp  # a prompt-text change alone changes it
+  assert R._fresh({"task_fingerprint": fp}, fp, "run")
+  assert not R._fresh({"task_fingerprint": "0" * 10}, fp, "run")
+  assert "retraining" in capsys.readouterr().err
+  assert not R._fresh(None, fp, "run")
+  assert R._fresh({}, fp, "legacy-run") and R._fresh({}, fp, "legacy-run")
+  assert capsys.readouterr().err.count("without a task fingerprint") == 1
