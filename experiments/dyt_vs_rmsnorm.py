@@ -1,7 +1,9 @@
 """DyT vs RMSNorm (arXiv 2503.10622): the same decoder LM trained with either norm.
 
 Claim: replacing every RMSNorm (pre-attention, pre-MLP, final) by DyT(x) = w tanh(alpha x) + b
-trains to the same loss (LLaMA 7B: 1.59 RMSNorm vs 1.60 DyT), given a suitable alpha init.
+trains to the same loss (LLaMA 7B: 1.59 RMSNorm vs 1.60 DyT), given a suitable alpha init;
+for LLaMA the paper also drops DyT's bias and adds a learnable scalar after the embedding
+(init sqrt(d)), the ``dyt-llama`` arms here.
 
 Corpus: a character-level stream of `arithmetic_dag` problems with their step-by-step
 solutions (compact template, mod 10, k = 2..6 operations): variable bindings, expression
@@ -32,6 +34,47 @@ from rljax.tasks import ArithmeticDAG
 NAME = "dyt_vs_rmsnorm"
 
 
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """One arm: the norm, DyT's alpha inits (before the mixer / before the MLP / final), DyT's
+  bias, and the learnable scalar after the embedding (init sqrt(D), the paper's LLaMA recipe)."""
+
+  label: str
+  norm: str
+  alpha_attn: float = 0.5
+  alpha_mlp: float = 0.5
+  alpha_final: float = 0.5
+  bias: bool = True
+  embedding_scale: bool = False
+
+
+# Paper defaults: 0.5 everywhere with a bias (non-LLM models); LLaMA: no bias, a learnable
+# scalar after the embedding initialised to sqrt(D), and per-position alphas, 7B 0.8/0.2/0.2
+# (wider models want smaller alphas: 70B 0.2/0.05/0.05, so a narrow one may want larger).
+VARIANTS = (
+    Variant("rmsnorm", "rmsnorm"),
+    Variant("dyt 0.5/0.5/0.5", "dyt"),
+    Variant("dyt 0.8/0.2/0.2", "dyt", 0.8, 0.2, 0.2),
+    Variant("dyt 0.2/0.05/0.05", "dyt", 0.2, 0.05, 0.05),
+    Variant("dyt-llama 0.8/0.2/0.2", "dyt", 0.8, 0.2, 0.2, bias=False, embedding_scale=True),
+    Variant("dyt-llama 0.5/0.5/0.5", "dyt", bias=False, embedding_scale=True),
+    Variant("dyt-llama 1/1/1", "dyt", 1.0, 1.0, 1.0, bias=False, embedding_scale=True),
+    Variant("dyt-llama 2/2/2", "dyt", 2.0, 2.0, 2.0, bias=False, embedding_scale=True),
+    Variant("dyt-llama 0.2/0.05/0.05", "dyt", 0.2, 0.05, 0.05, bias=False,
+            embedding_scale=True),
+)
+# The cpu arms: the paper's default and its LLaMA recipe at the 7B alphas, plus the larger
+# alphas a pilot at width 64 preferred (CPU_PILOT). Wide models (gpu / tpu) get smaller alphas.
+CPU_PILOT = ("The alphas 1/1/1 and 2/2/2 were added after a 400-step, one-seed pilot at this "
+             "width (held-out loss at step 400: RMSNorm 1.228; DyT 0.5 without the embedding "
+             "scalar 1.593; LLaMA recipe 0.8/0.2/0.2 1.343, 0.5 1.324, 1 1.304, 2 1.300); the "
+             "earlier runs of this study had no embedding scalar.")
+CPU_VARIANTS = ("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 0.8/0.2/0.2", "dyt-llama 1/1/1",
+                "dyt-llama 2/2/2")
+WIDE_VARIANTS = ("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 0.8/0.2/0.2",
+                 "dyt-llama 0.5/0.5/0.5", "dyt-llama 0.2/0.05/0.05")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Preset:
   """Model, data and training sizes of one preset."""
@@ -51,6 +94,7 @@ class Preset:
   eval_rows: int
   train_docs: int
   eval_docs: int
+  variants: tuple[str, ...] = ()  # labels from VARIANTS, the baseline (RMSNorm) first
   k_ops: tuple[int, int] = (2, 6)
   impl: str = "auto"    # log-prob kernel implementation of the training loss
 
@@ -61,33 +105,33 @@ class Preset:
         raise ValueError(f"{f} must be positive, got {getattr(self, f)}")
     if not self.seeds:
       raise ValueError("seeds must not be empty")
+    labels = [v.label for v in VARIANTS]
+    for v in self.variants:
+      if v not in labels:
+        raise ValueError(f"variants entries must be in {labels}, got {v!r}")
+    if len(self.variants) < 2 or self.variants[0] != "rmsnorm":
+      raise ValueError("variants needs the baseline 'rmsnorm' first and at least one DyT arm, "
+                       f"got {self.variants}")
 
 
 PRESETS = {
     "smoke": Preset(d_model=16, num_layers=1, num_heads=2, mlp_dim=32, seq_len=16, batch=8,
                     steps=4, lr=3e-3, warmup=1, weight_decay=0.1, seeds=(0, 1), eval_every=2,
-                    eval_rows=8, train_docs=40, eval_docs=10),
+                    eval_rows=8, train_docs=40, eval_docs=10,
+                    variants=("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 1/1/1")),
     "cpu": Preset(d_model=64, num_layers=2, num_heads=4, mlp_dim=192, seq_len=64, batch=16,
                   steps=1500, lr=3e-3, warmup=40, weight_decay=0.1, seeds=(0, 1, 2),
-                  eval_every=100, eval_rows=64, train_docs=12_000, eval_docs=300),
+                  eval_every=100, eval_rows=64, train_docs=12_000, eval_docs=300,
+                  variants=CPU_VARIANTS),
     "gpu": Preset(d_model=512, num_layers=8, num_heads=8, mlp_dim=1536, seq_len=512, batch=64,
                   steps=5000, lr=1e-3, warmup=250, weight_decay=0.1, seeds=(0, 1, 2),
-                  eval_every=250, eval_rows=256, train_docs=200_000, eval_docs=5000),
+                  eval_every=250, eval_rows=256, train_docs=200_000, eval_docs=5000,
+                  variants=WIDE_VARIANTS),
     "tpu": Preset(d_model=768, num_layers=12, num_heads=12, mlp_dim=2048, seq_len=1024,
                   batch=128, steps=10_000, lr=6e-4, warmup=500, weight_decay=0.1,
                   seeds=(0, 1, 2), eval_every=500, eval_rows=512, train_docs=500_000,
-                  eval_docs=10_000),
+                  eval_docs=10_000, variants=WIDE_VARIANTS),
 }
-
-# (label, norm, alpha before the mixer, before the MLP, final). Paper defaults: 0.5 everywhere;
-# the LLaMA 7B recipe 0.8 / 0.2 / 0.2; the 70B recipe 0.2 / 0.05 / 0.05 (wider wants smaller).
-VARIANTS = (
-    ("rmsnorm", "rmsnorm", 0.5, 0.5, 0.5),
-    ("dyt 0.5/0.5/0.5", "dyt", 0.5, 0.5, 0.5),
-    ("dyt 0.8/0.2/0.2", "dyt", 0.8, 0.2, 0.2),
-    ("dyt 0.2/0.05/0.05", "dyt", 0.2, 0.05, 0.05),
-)
-
 
 def make_corpus(p: Preset) -> dict:
   """Character streams of arithmetic_dag problems + solutions (train and held-out seeds)."""
@@ -113,12 +157,14 @@ def windows(stream: np.ndarray, starts: np.ndarray, t: int) -> tuple[np.ndarray,
   return w[..., :-1], w[..., 1:]
 
 
-def run_variant(p: Preset, corpus: dict, variant, mesh, bar) -> dict:
-  label, norm, a_attn, a_mlp, a_final = variant
+def run_variant(p: Preset, corpus: dict, variant: Variant, mesh, bar) -> dict:
+  label, norm = variant.label, variant.norm
+  a_attn, a_mlp, a_final = variant.alpha_attn, variant.alpha_mlp, variant.alpha_final
   cfg = TransformerConfig(
       vocab_size=len(corpus["vocab"]), d_model=p.d_model, num_layers=p.num_layers,
       num_heads=p.num_heads, mlp_dim=p.mlp_dim, norm=norm, dyt_alpha_attn=a_attn,
-      dyt_alpha_mlp=a_mlp, dyt_alpha_final=a_final)
+      dyt_alpha_mlp=a_mlp, dyt_alpha_final=a_final, dyt_bias=variant.bias,
+      embedding_scale=variant.embedding_scale)
   graphdef, params, rest, one = C.init_replicas(cfg, p.seeds)
   ocfg, opt = C.adamw(p.lr, p.steps, p.warmup, p.weight_decay, one)
   opt_state = C.init_opt_state(opt, params)
@@ -168,11 +214,17 @@ def run_variant(p: Preset, corpus: dict, variant, mesh, bar) -> dict:
       name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
       if name.endswith("alpha") or "/alpha" in name:
         alphas[name] = np.asarray(leaf).reshape(s).tolist()
+  embed_scale = None
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    if str(getattr(path[0], "key", "")) == "embed_scale":
+      embed_scale = np.asarray(leaf).reshape(s).tolist()
   if not np.all(np.isfinite(train_loss)):
     print(f"warning: non-finite training loss in {label}", file=sys.stderr)
   tokens = s * b * t * (p.steps - 1)
   return {
       "label": label, "norm": norm, "alpha_init": {"attn": a_attn, "mlp": a_mlp, "final": a_final},
+      "dyt_bias": variant.bias, "embedding_scale": variant.embedding_scale,
+      "learned_embed_scale": embed_scale,
       "model_config": dataclasses.asdict(cfg) | {"dtype": str(cfg.dtype),
                                                  "param_dtype": str(cfg.param_dtype)},
       "optimizer": ocfg, "num_params": C.count_params(one), "seeds": list(p.seeds),
@@ -271,6 +323,23 @@ def _miss_reasons(base: dict, best: dict, dyt_runs: list[dict]) -> str:
   return " ".join(out)
 
 
+def _recipe_note(base: dict, dyt_runs: list[dict]) -> str:
+  """The measured effect of the LLaMA recipe's embedding scalar, if both kinds of arm ran."""
+  def final(r):
+    return float(np.mean(r["final_heldout_loss"]))
+
+  plain = [r for r in dyt_runs if not r.get("embedding_scale")]
+  llama = [r for r in dyt_runs if r.get("embedding_scale")]
+  if not plain or not llama:
+    return ""
+  bp, bl, b0 = min(plain, key=final), min(llama, key=final), final(base)
+  gp, gl = final(bp) - b0, final(bl) - b0
+  effect = ("narrows the gap" if gl < gp else "does not narrow the gap")
+  return (f" The paper's LLaMA recipe (a learnable scalar after the embedding, init sqrt(D), "
+          f"and no DyT bias) {effect}: the best arm without it ({bp['label']}) ends "
+          f"{gp:+.3f} from RMSNorm, the best with it ({bl['label']}) {gl:+.3f}.")
+
+
 def verdict(runs: list[dict]) -> tuple[str, str]:
   base = runs[0]
   bm, bs = C.mean_std(base["final_heldout_loss"])
@@ -293,6 +362,7 @@ def verdict(runs: list[dict]) -> tuple[str, str]:
            f"(parity band {noise:.3f}).")
   if gap > noise:
     why += " " + _miss_reasons(base, best, runs[1:])
+  why += _recipe_note(base, runs[1:])
   spread = [float(np.mean(r["final_heldout_loss"])) for r in runs[1:]]
   why += (f" Across the DyT inits the final loss spans {min(spread):.3f} to {max(spread):.3f}: "
           "the paper's point that alpha init matters shows up as this spread.")
@@ -310,7 +380,8 @@ def write_readme(out: str, res: dict, figs: list[str]) -> None:
       "Claim (paper): Dynamic Tanh, `DyT(x) = w * tanh(alpha * x) + b`, replaces every "
       "normalisation layer with no loss of quality: LLaMA 7B 1.59 (RMSNorm) vs 1.60 (DyT) "
       "training loss, ViT-B 82.3 vs 82.5 top-1; LLMs need per-position alpha inits "
-      "(7B: 0.8 pre-attention / 0.2 pre-MLP / 0.2 final).",
+      "(7B: 0.8 pre-attention / 0.2 pre-MLP / 0.2 final), no DyT bias and a learnable scalar "
+      "after the embedding initialised to sqrt(d) (the `dyt-llama` arms here).",
       "",
       f"Ours: final held-out loss RMSNorm {C.fmt_pm(runs[0]['final_heldout_loss'])} vs best DyT "
       f"({best['label']}) {C.fmt_pm(best['final_heldout_loss'])} nats/char.",
@@ -326,9 +397,15 @@ def write_readme(out: str, res: dict, figs: list[str]) -> None:
       f"tokens; seeds {list(p['seeds'])} (seed = init and data order). Preset "
       f"`{res['preset_name']}`, {res['wall_s'] / 60:.1f} min on {res['machine_words']}.",
       "",
+      "Arms: `dyt` is the paper's default (DyT with a bias, the embedding as is); `dyt-llama` "
+      "its LLaMA recipe (no DyT bias, a learnable scalar after the embedding initialised to "
+      "sqrt(d)); the numbers are the alpha inits before the mixer / before the MLP / final. "
+      + (CPU_PILOT if res["preset_name"] == "cpu" else ""),
+      "",
       "| norm (alpha init attn/mlp/final) | final held-out loss | held-out next-char acc | "
-      "final train loss (eval windows) | learned alpha (mean over layers, seeds) |",
-      "|---|---|---|---|---|",
+      "final train loss (eval windows) | learned alpha (mean over layers, seeds) | "
+      f"embedding scalar (init {np.sqrt(p['d_model']):.2f}, learned) |",
+      "|---|---|---|---|---|---|",
   ]
   for r in runs:
     if r["learned_alpha"]:
@@ -336,10 +413,11 @@ def write_readme(out: str, res: dict, figs: list[str]) -> None:
       las = f"{la:.3f}"
     else:
       las = "-"
+    es = r.get("learned_embed_scale")
     lines.append(
         f"| {r['label']} | {C.fmt_pm(r['final_heldout_loss'])} | "
         f"{C.fmt_pm(r['final_heldout_acc'])} | {C.fmt_pm(r['final_train_eval_loss'])} | "
-        f"{las} |")
+        f"{las} | {'-' if not es else f'{np.mean(es):.2f}'} |")
   lines += [
       "",
       f"(mean +- std over {len(p['seeds'])} seeds; losses in nats per character)",
@@ -371,6 +449,7 @@ def render_only(out: str) -> dict:
   with open(os.path.join(out, "results.json")) as f:
     res = json.load(f)
   pd = res["preset"]
+  pd.setdefault("variants", [r["label"] for r in res["runs"]])
   res["preset"] = Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in pd.items()})
   for r in res["runs"]:
     for k in ("train_loss", "heldout_loss", "final_heldout_loss", "final_heldout_acc",
@@ -391,8 +470,8 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{NAME})")
   ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
   ap.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
-  ap.add_argument("--variants", nargs="+", default=None, choices=[v[0] for v in VARIANTS],
-                  help="run only these variants (the first one is the baseline)")
+  ap.add_argument("--variants", nargs="+", default=None, choices=[v.label for v in VARIANTS],
+                  help="run these variants instead of the preset's (rmsnorm first)")
   ap.add_argument("--render-only", action="store_true",
                   help="re-draw the figures and README from an existing results.json")
   args = ap.parse_args(argv)
@@ -403,15 +482,16 @@ def main(argv: list[str] | None = None) -> dict:
     p = dataclasses.replace(p, steps=args.steps, eval_every=min(p.eval_every, args.steps))
   if args.seeds is not None:
     p = dataclasses.replace(p, seeds=tuple(args.seeds))
+  if args.variants is not None:
+    p = dataclasses.replace(p, variants=tuple(args.variants))
   out = C.results_dir(NAME, args.out)
   watch = C.Stopwatch()
   machine = C.machine_info()
   mesh = C.data_mesh()
   corpus = make_corpus(p)
   runs = []
-  variants = [v for v in VARIANTS if args.variants is None or v[0] in args.variants]
-  if len(variants) < 2:
-    raise ValueError("--variants needs at least two variants (a baseline and a DyT init)")
+  by_label = {v.label: v for v in VARIANTS}
+  variants = [by_label[lab] for lab in p.variants]
   with tqdm(total=p.steps * len(variants), desc=NAME, mininterval=2.0) as bar:
     for variant in variants:
       runs.append(run_variant(p, corpus, variant, mesh, bar))

@@ -1,5 +1,6 @@
 """Smoke test of experiments/dyt_vs_rmsnorm.py: output files and their schema, not the result."""
 
+import dataclasses
 import importlib
 import json
 import os
@@ -22,7 +23,7 @@ def test_corpus_is_a_char_stream_with_heldout_split():
 @pytest.mark.slow
 def test_smoke_preset_writes_results(tmp_path):
   out = str(tmp_path)
-  M.main(["--preset", "smoke", "--out", out, "--variants", "rmsnorm", "dyt 0.8/0.2/0.2"])
+  M.main(["--preset", "smoke", "--out", out, "--variants", "rmsnorm", "dyt-llama 0.8/0.2/0.2"])
   for f in ("results.json", "README.md", "loss_curves.png", "final_loss.png"):
     assert os.path.getsize(os.path.join(out, f)) > 0, f
   with open(os.path.join(out, "results.json")) as f:
@@ -38,6 +39,10 @@ def test_smoke_preset_writes_results(tmp_path):
     assert r["seeds"] == p["seeds"]
   assert res["runs"][1]["learned_alpha"], "DyT alpha values are recorded"
   assert res["runs"][1]["alpha_init"] == {"attn": 0.8, "mlp": 0.2, "final": 0.2}
+  assert res["runs"][1]["embedding_scale"] and not res["runs"][1]["dyt_bias"]
+  assert len(res["runs"][1]["learned_embed_scale"]) == len(p["seeds"])
+  assert res["runs"][0]["learned_embed_scale"] is None
+  assert res["runs"][1]["model_config"]["embedding_scale"] is True
   readme = open(os.path.join(out, "README.md")).read()
   assert "Verdict:" in readme and "| rmsnorm |" in readme
 
@@ -68,3 +73,29 @@ def test_miss_reasons_are_measured_not_assumed():
   assert "The best init (dyt 0.2) is not the largest alpha we tried" in text
   verdict, why = M.verdict([base, closing, widening])
   assert verdict == "not reproduced at this budget" and "shrinks" in why
+
+
+def test_presets_name_known_variants_with_the_baseline_first():
+  for name, p in M.PRESETS.items():
+    assert p.variants[0] == "rmsnorm" and len(p.variants) >= 2, name
+  labels = [v.label for v in M.VARIANTS]
+  assert len(set(labels)) == len(labels)
+  smoke = M.PRESETS["smoke"]
+  with pytest.raises(ValueError, match="variants entries"):
+    dataclasses.replace(smoke, variants=("rmsnorm", "dyt 9/9/9"))
+  with pytest.raises(ValueError, match="baseline 'rmsnorm' first"):
+    dataclasses.replace(smoke, variants=("dyt 0.5/0.5/0.5", "rmsnorm"))
+
+
+def test_recipe_note_compares_the_best_arm_with_and_without_the_embedding_scalar():
+  base = _run("rmsnorm", 0.0, [[4.0, 1.0]], [[4.0, 1.0, 1.0]])
+  plain = _run("dyt 0.5", 0.5, [[4.0, 1.5]], [[4.0, 1.5, 1.3]])
+  llama_a = dict(_run("dyt-llama 1", 1.0, [[4.0, 1.1]], [[4.0, 1.1, 1.05]]), embedding_scale=True)
+  llama_b = dict(_run("dyt-llama 2", 2.0, [[4.0, 1.1]], [[4.0, 1.1, 1.02]]), embedding_scale=True)
+  text = M._recipe_note(base, [plain, llama_a, llama_b])
+  assert "without it (dyt 0.5) ends +0.300" in text
+  assert "with it (dyt-llama 2) +0.020" in text
+  assert "narrows the gap" in text
+  assert "does not narrow" in M._recipe_note(base, [llama_a, dict(plain, embedding_scale=False,
+                                                                   final_heldout_loss=[1.01])])
+  assert M._recipe_note(base, [plain]) == ""
