@@ -111,13 +111,19 @@ class BlockSizes:
   # None = automatic (GPU: about 2^26 elements / N columns; TPU and interpret mode: 0);
   # 0 = the in-kernel reductions (and ``splits``).
   slab_vocab: int | None = None
+  # pallas only: vocabulary columns per slab of the forward grid, whose per-tile statistics
+  # ([V / vocab, N] x 4 fp32) are merged slab by slab into running ones. None = automatic
+  # (one grid while those statistics stay under 256 MiB, e.g. 148 MiB at N = 8192 and
+  # V = 151,936 with 128-column tiles; slabs beyond); 0 = always one grid.
+  fwd_slab_vocab: int | None = None
 
   def __post_init__(self):
-    for name in ("tokens", "vocab", "hidden", "num_warps", "splits", "slab_vocab"):
+    optional = ("num_warps", "splits", "slab_vocab", "fwd_slab_vocab")
+    for name in ("tokens", "vocab", "hidden", *optional):
       value = getattr(self, name)
-      if value is None and name in ("num_warps", "splits", "slab_vocab"):
+      if value is None and name in optional:
         continue
-      if name == "slab_vocab" and value == 0 and not isinstance(value, bool):
+      if name in ("slab_vocab", "fwd_slab_vocab") and value == 0 and not isinstance(value, bool):
         continue
       if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"BlockSizes.{name} must be a positive int, got {value!r}")
@@ -523,8 +529,9 @@ def fused_linear_logprobs_and_entropy(
   (``jax.custom_vjp``) keeps only ``lse`` and ``E_p[l]`` per row and recomputes the tiles:
   ``dz = (g_logp (onehot_y - p) - g_H p (l - E_p[l])) / T``, ``dh = dz W^T``, ``dW = h^T dz``.
   Memory O(N D + D V + tokens * vocab); the GPU Pallas backward adds one ``[N, slab_vocab]``
-  d-logits slab (automatic: about 2^26 elements, 128 MiB in bf16) and the forward ``V / vocab``
-  per-tile row statistics. V need not be a multiple of the tile.
+  d-logits slab (automatic: about 2^26 elements, 128 MiB in bf16) and the forward's per-tile
+  row statistics (``16 N V / vocab`` bytes, run in vocabulary slabs beyond 256 MiB:
+  ``BlockSizes.fwd_slab_vocab``). V need not be a multiple of the tile.
 
   Args:
     hidden: ``[..., D]`` final hidden states (fp32 or bf16; matmuls accumulate in fp32).

@@ -9,6 +9,8 @@ to one chunk's operands):
   row max ``m``, ``s = sum exp(l - m)``, ``t = sum exp(l - m)(l - m)`` and the target logit if
   the target falls in the tile. The ``V/tv`` partials are merged associatively in jnp
   (``O(N V / tv)`` floats), so no grid axis accumulates and the kernel is race-free on GPU.
+  Where those partials would pass 256 MiB (:func:`fwd_slab_columns`), the grid runs once per
+  vocabulary slab and each slab's merge folds into running per-row statistics.
 * ``_dh_kernel`` (``dh = dz W^T``, reduction over vocabulary tiles) and ``_dw_kernel``
   (``dW = h^T dz``, reduction over token tiles) recompute the logit tile and ``dz``. The
   reduction runs either over the last grid axis into a resident output block (``style="grid"``:
@@ -159,13 +161,23 @@ def _tile_dz(l, cols, y, lse, mean_l, g_logp, g_ent, inv_temp):
   return (g_logp * (onehot - p) - g_ent * p * centered) * inv_temp
 
 
-def _merge(m_J, s_J, t_J, ly_J):
-  """Merge ``[J, N]`` partial statistics into ``(logp, H, lse, E_p[l])`` of shape ``[N]``."""
+def _reduce(m_J, s_J, t_J, ly_J):
+  """Reduce ``[J, N]`` partial statistics to the ``(m, s, t, l_y)`` of their union, ``[N]``
+  each (associative; the running max ``m`` is finite, so empty parts add exact zeros)."""
   m = jnp.max(m_J, axis=0)
   scale = jnp.exp(m_J - m[None])
   s = jnp.sum(s_J * scale, axis=0)
   t = jnp.sum(scale * (t_J + s_J * (m_J - m[None])), axis=0)
-  l_y = jnp.sum(ly_J, axis=0)
+  return m, s, t, jnp.sum(ly_J, axis=0)
+
+
+def _merge(m_J, s_J, t_J, ly_J):
+  """Merge ``[J, N]`` partial statistics into ``(logp, H, lse, E_p[l])`` of shape ``[N]``."""
+  return _finalize(*_reduce(m_J, s_J, t_J, ly_J))
+
+
+def _finalize(m, s, t, l_y):
+  """``(logp, H, lse, E_p[l])`` from a row's reduced statistics."""
   log_s = jnp.log(s)
   lse = m + log_s
   entropy = jnp.maximum(log_s - t / s, 0.0)
@@ -305,23 +317,44 @@ def _col(x, rows):
   return jnp.pad(x, (0, rows - x.shape[0]))[:, None]
 
 
-def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platform,
-               style="grid"):
-  """``(logp, H, lse, E_p[l])``, each ``[N]`` fp32, of ``hidden [N, D] @ weight [D, V]``."""
-  _check_blocks(blocks, platform)
-  n, d = hidden.shape
-  vocab = weight.shape[1]
-  tn, tv, bd, n_p, d_p, v_p = _layout(n, d, vocab, blocks)
-  h = _pad2(hidden, n_p, d_p)
-  w = _pad2(weight, d_p, v_p)
-  y = _col(targets.astype(jnp.int32), n_p)
-  ni, nj = n_p // tn, v_p // tv
+_FWD_PARTIAL_BYTES = 1 << 28  # automatic forward slabs keep the per-tile statistics <= 256 MiB
+
+
+def fwd_slab_columns(blocks, n: int, vocab: int) -> int:
+  """Vocabulary columns per slab of :func:`linear_fwd`; 0 = one grid over the whole vocabulary.
+
+  The forward grid writes four fp32 statistics per row and vocabulary tile, ``16 N V / vocab``
+  bytes (74 MiB at N = 8192, V = 151,936 with 256-column tiles, 148 MiB with 128), merged
+  afterwards. Slabs bound
+  that to ``16 N cols / vocab``, merging each slab into running per-row statistics.
+  ``blocks.fwd_slab_vocab`` if set; otherwise 0 while the statistics of one grid stay under
+  256 MiB (every shape benchmarked so far), else the fewest balanced slabs that do.
+  """
+  tv, n_p = blocks.vocab, _round_up(n, blocks.tokens)
+  cols = blocks.fwd_slab_vocab
+  if cols is None:
+    tiles = _FWD_PARTIAL_BYTES // (16 * n_p)
+    if tiles >= -(-vocab // tv):
+      return 0
+    cols = max(tiles, 1) * tv
+  if cols == 0:
+    return 0
+  num = -(-vocab // cols)
+  return min(_round_up(-(-vocab // num), tv), _round_up(vocab, tv))
+
+
+def _stats_call(h, w, y, *, vocab, blocks, temperature, interpret, platform, style):
+  """Per-tile partial ``(m, s, t, l_y)``, each ``[V_w / tv, N_p]``, of ``h @ w`` whose first
+  ``vocab`` columns are real (the rest masked)."""
+  tn, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  n_p, d_p = h.shape
+  ni, nj = n_p // tn, w.shape[1] // tv
   kernel = functools.partial(_stats_kernel, vocab=vocab, tv=tv, nd=d_p // bd, bd=bd,
                              inv_temp=1.0 / temperature, from_logits=False,
                              unroll=style == "grid")
   part = jax.ShapeDtypeStruct((nj, n_p, 1), jnp.float32)
   part_spec = pl.BlockSpec((None, tn, 1), lambda i, j: (j, i, 0))
-  m, s, t, ly = pl.pallas_call(
+  parts = pl.pallas_call(
       kernel,
       grid=(ni, nj),
       in_specs=[
@@ -336,7 +369,41 @@ def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platf
       interpret=interpret,
       name="logprob_entropy_fwd",
   )(h, w, y)
-  return _merge(*(x[:, :n, 0] for x in (m, s, t, ly)))
+  return tuple(x[..., 0] for x in parts)
+
+
+def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platform,
+               style="grid"):
+  """``(logp, H, lse, E_p[l])``, each ``[N]`` fp32, of ``hidden [N, D] @ weight [D, V]``.
+
+  One fully parallel grid over ``(N / tokens, V / vocab)`` tiles, or, when
+  :func:`fwd_slab_columns` asks for it, one such grid per vocabulary slab with the slab's
+  statistics merged into running ones (the last, partial slab first, then a ``fori_loop``
+  over the full ones).
+  """
+  _check_blocks(blocks, platform)
+  n, d = hidden.shape
+  vocab = weight.shape[1]
+  tn, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  n_p, d_p = _round_up(n, tn), _round_up(d, bd)
+  h = _pad2(hidden, n_p, d_p)
+  y = _col(targets.astype(jnp.int32), n_p)
+  call = functools.partial(_stats_call, blocks=blocks, temperature=temperature,
+                           interpret=interpret, platform=platform, style=style)
+  cols = fwd_slab_columns(blocks, n, vocab)
+  if cols == 0 or cols >= vocab:
+    w = _pad2(weight, d_p, _round_up(vocab, tv))
+    return tuple(x[:n] for x in _merge(*call(h, w, y, vocab=vocab)))
+  last = (-(-vocab // cols) - 1) * cols  # first column of the last (partial) slab
+  w = _pad2(weight, d_p, last + _round_up(vocab - last, tv))
+  acc = _reduce(*call(h, w[:, last:], y - last, vocab=vocab - last))
+
+  def slab(c, acc):
+    w_c = lax.dynamic_slice_in_dim(w, c * cols, cols, axis=1)  # [D_p, cols], all real
+    part = _reduce(*call(h, w_c, y - c * cols, vocab=cols))
+    return _reduce(*(jnp.stack([a, b]) for a, b in zip(acc, part, strict=True)))
+
+  return tuple(x[:n] for x in _finalize(*lax.fori_loop(0, last // cols, slab, acc)))
 
 
 def linear_bwd(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temperature, blocks,

@@ -130,6 +130,26 @@ class LogprobEntropyTest(parameterized.TestCase):
     )
     _assert_close(got, want, jnp.float32)
 
+  @parameterized.named_parameters(
+      # V = 600 in 3 forward slabs of 256 columns: two full ones in the fori_loop, the last
+      # 88 real columns (of a 128-column tile) peeled; with the in-kernel and the slab backward.
+      ("three_slabs", 600, 256, 0),
+      ("three_slabs_gemm_bwd", 600, 256, 256),
+      # V = 300, slabs of 128: two full one-tile slabs and a 44-column one.
+      ("one_tile_slabs", 300, 128, 0),
+      ("slab_wider_than_vocab", 300, 4096, 0),  # one grid
+  )
+  def test_forward_slabs_match_reference(self, vocab, fwd_slab, slab):
+    hidden, weight, targets, a, b = _inputs((2, 9), 24, vocab, seed=3)
+    blocks = dataclasses.replace(_TINY, fwd_slab_vocab=fwd_slab, slab_vocab=slab)
+    plan = self._plan(0.7, blocks, "loop")
+    got = _linear_value_and_grads(self._fused(plan), hidden, weight, targets, a, b)
+    want = _linear_value_and_grads(
+        fused_linear_logprobs_and_entropy_reference, hidden, weight, targets, a, b,
+        temperature=0.7,
+    )
+    _assert_close(got, want, jnp.float32)
+
   def test_fused_bf16(self):
     hidden, weight, targets, a, b = _inputs((20,), 32, 200, jnp.bfloat16, seed=1)
     plan = self._plan(1.0, _TINY)
@@ -205,6 +225,8 @@ class PallasLoweringTest(parameterized.TestCase):
       ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64), 2),
       ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128), 3),
       ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128, slab_vocab=512), 2),
+      # forward in vocabulary slabs: the peeled last slab, the loop body's slab, the dz slab.
+      ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64, fwd_slab_vocab=256), 3),
   )
   def test_lowers(self, platform, style, blocks, kernels):
     plan = le._Plan(
@@ -414,9 +436,12 @@ class ApiErrorsTest(parameterized.TestCase):
       BlockSizes(splits=True)
     self.assertIsNone(BlockSizes(splits=None).splits)  # None = automatic
     self.assertEqual(BlockSizes(slab_vocab=0).slab_vocab, 0)  # 0 = in-kernel reductions
+    self.assertEqual(BlockSizes(fwd_slab_vocab=0).fwd_slab_vocab, 0)  # 0 = one forward grid
     for bad in (-1, False, 2.0):
       with self.assertRaisesRegex(ValueError, "BlockSizes.slab_vocab"):
         BlockSizes(slab_vocab=bad)
+      with self.assertRaisesRegex(ValueError, "BlockSizes.fwd_slab_vocab"):
+        BlockSizes(fwd_slab_vocab=bad)
     with self.assertRaises(dataclasses.FrozenInstanceError):
       BlockSizes().vocab = 3  # frozen
 
@@ -461,6 +486,20 @@ class ApiErrorsTest(parameterized.TestCase):
       cols = _pallas.slab_columns(dataclasses.replace(gpu, slab_vocab=slab), n, vocab, "gpu")
       self.assertEqual(cols % 256, 0)
       self.assertLess(-(-vocab // cols) * cols - vocab, 256 * -(-vocab // cols))  # < a tile each
+
+  def test_fwd_slab_columns(self):
+    gpu = BlockSizes(tokens=64, vocab=128, hidden=64)
+    # Automatic: one grid while 16 N V / 128 bytes of per-tile statistics stay under 256 MiB:
+    # 148 MiB at N = 8192 (the benchmarked shape; 74 MiB with its 256-column bf16 tiles) ...
+    self.assertEqual(_pallas.fwd_slab_columns(gpu, 8192, 151_936), 0)
+    # ... 2^28 / (16 * 65,536) = 256 tiles per slab at N = 65,536: 5 balanced slabs.
+    self.assertEqual(_pallas.fwd_slab_columns(gpu, 65_536, 151_936), 30_464)
+    self.assertEqual(_pallas.fwd_slab_columns(gpu, 1 << 25, 151_936), 128)  # at least a tile
+    self.assertEqual(_pallas.fwd_slab_columns(dataclasses.replace(gpu, fwd_slab_vocab=0),
+                                              1 << 25, 151_936), 0)
+    explicit = dataclasses.replace(gpu, fwd_slab_vocab=1000)
+    self.assertEqual(_pallas.fwd_slab_columns(explicit, 8, 151_936), 1024)
+    self.assertEqual(_pallas.fwd_slab_columns(explicit, 8, 600), 640)  # cols >= V: one grid
 
   def test_triton_block_sizes_must_be_powers_of_two(self):
     plan = le._Plan(
