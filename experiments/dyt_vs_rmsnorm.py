@@ -470,6 +470,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{NAME})")
   ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
   ap.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
+  ap.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
   ap.add_argument("--variants", nargs="+", default=None, choices=[v.label for v in VARIANTS],
                   help="run these variants instead of the preset's (rmsnorm first)")
   ap.add_argument("--render-only", action="store_true",
@@ -484,6 +485,8 @@ def main(argv: list[str] | None = None) -> dict:
     p = dataclasses.replace(p, seeds=tuple(args.seeds))
   if args.variants is not None:
     p = dataclasses.replace(p, variants=tuple(args.variants))
+  if args.lr is not None:
+    p = dataclasses.replace(p, lr=args.lr)
   out = C.results_dir(NAME, args.out)
   watch = C.Stopwatch()
   machine = C.machine_info()

@@ -135,21 +135,35 @@ def curves_dyt(res: dict, path: str) -> list[dict]:
 
 
 def curves_delta(res: dict, path: str) -> list[dict]:
-  """Train loss per arm and number of key-value pairs, mean over seeds."""
+  """Per arm: the train loss (every step; the kv counts mixed in each batch) and the held-out
+  query loss per number of key-value pairs (every eval), means over seeds. Results from the
+  earlier layout (one replica per kv count, ``replicas``) give a train-loss curve per count."""
   out = []
   for i, run in enumerate(_get(res, ["runs"], path)):
     label = _get(run, ["label"], f"{path} runs/{i}")
     w = f"{path} runs/{i} ({label})"
     loss = np.asarray(_get(run, ["train_loss"], w), dtype=np.float64)
-    reps = _get(run, ["replicas"], w)
-    if loss.ndim != 2 or loss.shape[0] != len(reps):
-      raise ValueError(f"{w}: train_loss shape {loss.shape} does not match {len(reps)} replicas")
-    kvs = [_get(r, ["kv_pairs"], f"{w} replicas/{j}") for j, r in enumerate(reps)]
-    for kv in sorted(set(kvs)):
-      rows = loss[[j for j, k in enumerate(kvs) if k == kv]]
-      out.append(_curve("delta_rule", f"train loss, {kv} kv pairs", label, "loss",
-                        np.arange(1, loss.shape[1] + 1), rows.mean(0),
-                        f"{w}: train_loss[kv_pairs={kv}]", n_replicas=len(rows)))
+    if "replicas" in run:
+      reps = run["replicas"]
+      if loss.ndim != 2 or loss.shape[0] != len(reps):
+        raise ValueError(f"{w}: train_loss shape {loss.shape} does not match {len(reps)} "
+                         "replicas")
+      kvs = [_get(r, ["kv_pairs"], f"{w} replicas/{j}") for j, r in enumerate(reps)]
+      for kv in sorted(set(kvs)):
+        rows = loss[[j for j, k in enumerate(kvs) if k == kv]]
+        out.append(_curve("delta_rule", f"train loss, {kv} kv pairs", label, "loss",
+                          np.arange(1, loss.shape[1] + 1), rows.mean(0),
+                          f"{w}: train_loss[kv_pairs={kv}]", n_replicas=len(rows)))
+      continue
+    tl = _mean_rows(loss, f"{w} train_loss")
+    out.append(_curve("delta_rule", "train loss (kv counts mixed)", label, "loss",
+                      np.arange(1, tl.size + 1), tl, f"{w}: train_loss",
+                      n_replicas=loss.shape[0]))
+    steps = _get(run, ["eval_steps"], w)
+    for kv, rows in _get(run, ["eval_loss_by_kv"], w).items():
+      out.append(_curve("delta_rule", f"held-out query loss, {kv} kv pairs", label, "loss",
+                        steps, _mean_rows(rows, f"{w} eval_loss_by_kv/{kv}"),
+                        f"{w}: eval_loss_by_kv/{kv}", n_replicas=len(rows)))
   return out
 
 
@@ -402,7 +416,7 @@ def kind_of(curve: dict) -> str:
     return "metrics.jsonl"
   if curve["metric"] == "pass@k":
     return "pass@k vs k"
-  if curve["group"] == "held-out loss":
+  if curve["group"].startswith("held-out"):  # DyT's held-out loss, MQAR's query loss
     return "LM held-out loss (evals)"
   if curve["metric"] == "loss":
     return "LM train loss (every step)"

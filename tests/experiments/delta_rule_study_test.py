@@ -1,6 +1,7 @@
 """Smoke test of experiments/delta_rule.py (output files and schema) and its MQAR / Deep Delta
 pieces (hand-checked values); not the scientific result."""
 
+import dataclasses
 import importlib
 import json
 import os
@@ -26,6 +27,16 @@ def test_mqar_batch_queries_recall_their_values():
     assert np.all(q >= 8) and np.all((q - 8) % 2 == 0)
     assert sorted(x[r, q].tolist()) == sorted(keys.tolist())
     assert [table[k] for k in x[r, q].tolist()] == y[r, q].tolist()
+
+
+def test_mixed_batch_splits_the_rows_over_the_kv_counts():
+  p = dataclasses.replace(M.PRESETS["cpu"], batch=10, kv_pairs=(2, 4, 8))
+  x, y, w = M.mixed_batch(np.random.default_rng(0), p)
+  assert x.shape == y.shape == w.shape == (10, p.seq_len)
+  # np.array_split: 4 + 3 + 3 rows with 2, 4 and 8 queries each
+  np.testing.assert_array_equal(w.sum(axis=1), [2] * 4 + [4] * 3 + [8] * 3)
+  with pytest.raises(ValueError, match="batch"):
+    dataclasses.replace(p, batch=2)
 
 
 def test_deep_delta_residual_at_init_is_projection_plus_write():
@@ -56,10 +67,15 @@ def test_smoke_preset_writes_results(tmp_path):
   assert [r["label"] for r in res["runs"]] == ["attention", "deltanet + deep_delta"]
   for r in res["runs"]:
     assert set(r["final_acc_by_kv"]) == set(kvs)
-    assert np.asarray(r["train_loss"]).shape == (len(kvs), res["preset"]["steps"])
+    seeds = res["preset"]["seeds"]
+    assert np.asarray(r["train_loss"]).shape == (len(seeds), res["preset"]["steps"])
     assert np.all(np.isfinite(r["train_loss"]))
-    accs = np.asarray(r["eval_acc"])
-    assert np.all((accs >= 0) & (accs <= 1))
+    assert set(r["eval_acc_by_kv"]) == set(kvs)
+    for k in kvs:
+      accs = np.asarray(r["eval_acc_by_kv"][k])
+      assert accs.shape == (len(seeds), len(r["eval_steps"]))
+      assert np.all((accs >= 0) & (accs <= 1))
+      assert len(r["final_acc_by_kv"][k]) == len(seeds)
     for key in ("train_tokens_per_s", "forward_tokens_per_s", "decode_tokens_per_s"):
       assert r[key] > 0, key
   assert res["runs"][1]["deep_delta_impl"] != "none"
@@ -84,3 +100,10 @@ def test_verdict_reads_the_claims_only_against_a_converged_attention_reference()
   assert v == "reproduced" and "DeltaNet vs attention accuracy gap per kv count (2: +0.02" in why
   v, _ = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.6]}))
   assert v == "partly reproduced"
+  v, why = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.9],
+                           "attention + deep_delta": [0.4, 0.16]}))
+  assert v == "reproduced (delta-rule recall); Deep Delta as a drop-in residual: not reproduced"
+  assert "Deep Delta falls up to 0.79 below" in why
+  v, _ = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.9],
+                         "attention + deep_delta": [0.97, 0.9]}))
+  assert v.endswith("Deep Delta as a drop-in residual: reproduced")

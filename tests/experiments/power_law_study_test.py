@@ -149,3 +149,27 @@ def test_reads_nested_arms_and_eval_points(tmp_path):
   _write(str(path), bad)
   with pytest.raises(ValueError, match="different steps"):
     M.read_study(str(path), "sft_vs_rl", M.Preset())
+
+
+def test_delta_rule_curves_mixed_kv_layout_and_the_earlier_per_kv_layout():
+  steps = [0, 5, 10]
+  mixed = {"runs": [{"label": "attention", "train_loss": [[3.0, 2.0, 1.0], [3.0, 2.0, 1.5]],
+                     "eval_steps": steps,
+                     "eval_loss_by_kv": {"2": [[3.0, 1.0, 0.5], [3.0, 1.0, 0.7]],
+                                         "8": [[3.0, 2.0, 1.0], [3.0, 2.0, 1.0]]}}]}
+  cs = {c["group"]: c for c in M.curves_delta(mixed, "r.json")}
+  assert set(cs) == {"train loss (kv counts mixed)", "held-out query loss, 2 kv pairs",
+                     "held-out query loss, 8 kv pairs"}
+  np.testing.assert_allclose(cs["train loss (kv counts mixed)"]["y"], [3.0, 2.0, 1.25])
+  q2 = cs["held-out query loss, 2 kv pairs"]
+  np.testing.assert_allclose(q2["x"], [5, 10])  # step 0 left out
+  np.testing.assert_allclose(q2["y"], [1.0, 0.6])
+  assert q2["n_replicas"] == 2
+  assert M.kind_of(q2) == "LM held-out loss (evals)"
+  assert M.kind_of(cs["train loss (kv counts mixed)"]) == "LM train loss (every step)"
+  old = {"runs": [{"label": "deltanet", "train_loss": [[2.0, 1.0], [4.0, 3.0]],
+                   "replicas": [{"kv_pairs": 2, "seed": 0}, {"kv_pairs": 4, "seed": 0}]}]}
+  groups = [c["group"] for c in M.curves_delta(old, "r.json")]
+  assert groups == ["train loss, 2 kv pairs", "train loss, 4 kv pairs"]
+  with pytest.raises(ValueError, match="eval_loss_by_kv"):
+    M.curves_delta({"runs": [{"label": "x", "train_loss": [[1.0]], "eval_steps": [1]}]}, "r")
