@@ -36,11 +36,14 @@ jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
   fi
 
   if want sweep; then
-    # Config = impl:tokens,vocab,hidden,num_warps,splits,slab_vocab (empty = default;
-    # slab_vocab 0 = the in-kernel-reduction backward, the GPU default before the slabs).
+    # Config = impl:tokens,vocab,hidden,num_warps,splits,slab_vocab,fwd_slab_vocab (empty =
+    # default; slab_vocab 0 = the in-kernel-reduction backward, the GPU default before the
+    # slabs; fwd_slab_vocab 16384 forces the forward's vocabulary slabs, automatic only past
+    # 256 MiB of per-tile statistics, i.e. N > ~28k tokens with these tiles).
     step "sweep, bf16 N=8192: each config checked against the reference, then timed"
     (cd benchmarks && timeout 200 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
-      pallas:64,256,64 pallas:64,256,64,4,,0 pallas:64,256,64,4,,16384 pallas:128,256,64 \
+      pallas:64,256,64 pallas:64,256,64,4,,0 pallas:64,256,64,4,,16384 \
+      pallas:64,256,64,4,,,16384 pallas:128,256,64 \
       pallas:128,128,64,8 xla:8192,2048) | tee "$OUT/sweep_bf16_8192.md"
     echo "(exit ${PIPESTATUS[0]})"
   fi

@@ -103,12 +103,13 @@ def _child(args) -> dict:
       return jnp.sum(logp) + 0.01 * jnp.sum(ent)
 
     fn = jax.jit(jax.grad(loss, (0, 1)))
-  slab = None
-  if impl == "pallas":  # the slab width the library will pick for this call (0: in-kernel bwd)
+  slab = fwd_slab = None
+  if impl == "pallas":  # the slab widths the library will pick for this call (0: no slabs)
     from rljax.kernels import _logprob_entropy, _pallas
 
     plan = _logprob_entropy._plan(impl, 1.0, blocks, dtype)
     slab = _pallas.slab_columns(blocks, args.n, args.v, plan.platform)
+    fwd_slab = _pallas.fwd_slab_columns(blocks, args.n, args.v)
   t0 = time.perf_counter()
   compiled = fn.lower(hidden, weight).compile()
   compile_s = time.perf_counter() - t0
@@ -131,7 +132,7 @@ def _child(args) -> dict:
       impl=impl, rss_inputs=rss_inputs, time_s=statistics.median(times), times=times, temp=temp,
       peak=peak,
       peak_kind=peak_kind, compile_s=compile_s, blocks=None if blocks is None else vars(blocks),
-      slab=slab, machine=describe(), backend=backend,
+      slab=slab, fwd_slab=fwd_slab, machine=describe(), backend=backend,
   )
 
 
@@ -204,6 +205,8 @@ def main():
     blocks = "-" if r["blocks"] is None else f"{r['blocks']['tokens']} x {r['blocks']['vocab']}"
     if impl == "pallas":
       blocks += f" (hidden {r['blocks']['hidden']}"
+      if r.get("fwd_slab"):
+        blocks += f", fwd slabs of {r['fwd_slab']}"
       blocks += f", bwd slabs of {r['slab']})" if r.get("slab") else ", in-kernel bwd)"
     rel = {
         key: "-" if naive is None else f"{r[key] / naive[key]:.1%}" for key in ("temp", "peak")

@@ -1,7 +1,8 @@
 """Block-size sweep of the fused log-prob + entropy kernels, with a correctness check per config.
 
-For each configuration (``impl:tokens,vocab[,hidden[,num_warps[,splits[,slab_vocab]]]]``, the
-fields of ``BlockSizes``; empty = default) in one process:
+For each configuration
+(``impl:tokens,vocab[,hidden[,num_warps[,splits[,slab_vocab[,fwd_slab_vocab]]]]]``, the fields
+of ``BlockSizes``; empty = default) in one process:
 
 * check: forward and ``jax.grad`` of ``sum(a * logp) + sum(b * H)`` against the reference in
   fp32 under ``jax.default_matmul_precision("highest")`` at two shapes (N = 74, D = 904,
@@ -25,7 +26,7 @@ import time
 
 from _machine import describe
 
-_FIELDS = "tokens,vocab[,hidden[,num_warps[,splits[,slab_vocab]]]]"
+_FIELDS = "tokens,vocab[,hidden[,num_warps[,splits[,slab_vocab[,fwd_slab_vocab]]]]]"
 
 
 def _parse():
@@ -49,9 +50,9 @@ def _config(text: str):
     vals = [int(x) if x not in ("", "auto") else None for x in sizes.split(",")]
   except ValueError:
     sys.exit(f"config {text!r}: expected impl:{_FIELDS}")
-  if impl not in ("xla", "pallas") or not 2 <= len(vals) <= 6:
-    sys.exit(f"config {text!r}: impl must be xla or pallas with 2 to 6 sizes")
-  names = ("tokens", "vocab", "hidden", "num_warps", "splits", "slab_vocab")
+  names = ("tokens", "vocab", "hidden", "num_warps", "splits", "slab_vocab", "fwd_slab_vocab")
+  if impl not in ("xla", "pallas") or not 2 <= len(vals) <= len(names):
+    sys.exit(f"config {text!r}: impl must be xla or pallas with 2 to {len(names)} sizes")
   return impl, BlockSizes(**{k: v for k, v in zip(names, vals) if v is not None})
 
 
