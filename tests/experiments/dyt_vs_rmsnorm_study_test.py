@@ -95,7 +95,40 @@ def test_recipe_note_compares_the_best_arm_with_and_without_the_embedding_scalar
   text = M._recipe_note(base, [plain, llama_a, llama_b])
   assert "without it (dyt 0.5) ends +0.300" in text
   assert "with it (dyt-llama 2) +0.020" in text
-  assert "narrows the gap" in text
-  assert "does not narrow" in M._recipe_note(base, [llama_a, dict(plain, embedding_scale=False,
+  assert "helps here" in text
+  assert "does not help" in M._recipe_note(base, [llama_a, dict(plain, embedding_scale=False,
                                                                    final_heldout_loss=[1.01])])
   assert M._recipe_note(base, [plain]) == ""
+
+
+def test_lr_grid_expands_every_variant_and_the_verdict_compares_each_norm_at_its_best_lr():
+  p = dataclasses.replace(M.PRESETS["smoke"], variants=("rmsnorm", "dyt 0.5/0.5/0.5"),
+                          lrs=(1e-3, 1e-2))
+  got = [(a.label, a.lr) for a in M.arms(p)]
+  assert got == [("rmsnorm @ lr 0.001", 1e-3), ("rmsnorm @ lr 0.01", 1e-2),
+                 ("dyt 0.5/0.5/0.5 @ lr 0.001", 1e-3), ("dyt 0.5/0.5/0.5 @ lr 0.01", 1e-2)]
+  assert [a.label for a in M.arms(dataclasses.replace(p, lrs=()))] == ["rmsnorm",
+                                                                     "dyt 0.5/0.5/0.5"]
+  with pytest.raises(ValueError, match="learning rates must be positive"):
+    dataclasses.replace(p, lrs=(1e-3, 0.0))
+
+  def run(label, norm, lr, held):
+    r = _run(label, 0.5, [[4.0, 1.0]] * 2, [[4.0, 2.0, h] for h in held])
+    return dict(r, norm=norm, lr=lr, variant=label.split(" @ lr ")[0])
+
+  runs = [run("rmsnorm @ lr 0.001", "rmsnorm", 1e-3, [1.08, 1.10]),
+          run("rmsnorm @ lr 0.01", "rmsnorm", 1e-2, [1.12, 1.14]),
+          run("dyt 0.5 @ lr 0.001", "dyt", 1e-3, [1.30, 1.32]),
+          run("dyt 0.5 @ lr 0.01", "dyt", 1e-2, [0.90, 0.92])]
+  v, why = M.verdict(runs, shared_lr=1e-3)
+  assert v == "reproduced (DyT better)"
+  assert "(dyt 0.5 @ lr 0.01) ends 0.180 nats/char below the best RMSNorm arm (rmsnorm @ lr " \
+         "0.001)" in why
+  assert ("RMSNorm's best final loss per lr: 0.001: 1.090, 0.01: 1.130 (best at the grid's "
+          "smallest lr: its optimum may lie beyond)") in why
+  assert "DyT's best final loss per lr: 0.001: 1.310, 0.01: 0.910 (best at the grid's largest" \
+      in why
+  assert "At one shared lr (0.001, the preset's), DyT ends +0.220 from RMSNorm" in why
+  assert [r["label"] for r in M._best_per_variant(runs)] == ["rmsnorm @ lr 0.001",
+                                                             "dyt 0.5 @ lr 0.01"]
+  assert M._lr_note(runs[:1] + runs[2:3], 1e-3) == ""  # one lr: no note
