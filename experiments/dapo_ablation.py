@@ -80,12 +80,13 @@ def main(argv=None) -> str:
     }
     prev = p1[0]
   base_summary = {"pass@1": base["pass"][0], f"pass@{k_mid}": base["pass"][ks.index(k_mid)]}
+  wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
-                         arms=res["arms"], summary=summary, wall_s=t(),
+                         arms=res["arms"], summary=summary, wall_s=wall,
                          extra={"sft": res["sft"], "base_eval": base, "base": base_summary,
                                 "k_mid": k_mid, "command": R.command(NAME, args.preset)})
   _figures(path, res["arms"], summary, len(preset.seeds), base_summary["pass@1"])
-  _readme(path, args.preset, preset, summary, base_summary, k_mid, t(),
+  _readme(path, args.preset, preset, summary, base_summary, k_mid, wall,
           arms["GRPO"]["minibatches"])
   return path
 

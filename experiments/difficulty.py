@@ -164,12 +164,13 @@ def main(argv=None) -> str:
     summary["transfer"][e] = {
         "before_pass@1": d["before"]["pass"][0], f"before_pass@{ks[-1]}": d["before"]["pass"][-1],
         "after_pass@1": (v1.mean(), v1.std()), f"after_pass@{ks[-1]}": (vk.mean(), vk.std())}
+  wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
                          arms={"bands": bands_out, "transfer": transfer}, summary=summary,
-                         wall_s=t(), extra={"base_eval": base_eval, "study_extra": extra,
+                         wall_s=wall, extra={"base_eval": base_eval, "study_extra": extra,
                                             "command": R.command(NAME, args.preset)})
   _figures(path, summary, ks)
-  _readme(path, args.preset, preset, extra, summary, ks, t())
+  _readme(path, args.preset, preset, extra, summary, ks, wall)
   return path
 
 

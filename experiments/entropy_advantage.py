@@ -62,14 +62,15 @@ def main(argv=None) -> str:
     per["gain"] = per[names[1]]["mean"] - per[names[0]]["mean"]
     per["base"] = base[s]["pass"]
     summary[s] = per
+  wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
-                         arms=res["arms"], summary={"ks": ks, **summary}, wall_s=t(),
+                         arms=res["arms"], summary={"ks": ks, **summary}, wall_s=wall,
                          extra={"sft": res["sft"], "base_eval": base, "hard_k": hard_k,
                                 "command": R.command(NAME, args.preset)})
   R.plot_pass(path, res["arms"], list(sets), "pass_at_k.png", base=base)
   R.plot_curves(path, res["arms"], "entropy", "entropy_curve.png", "policy entropy")
   R.plot_curves(path, res["arms"], "reward_mean", "reward.png", "train reward")
-  _readme(path, args.preset, preset, ks, summary, hard_k, t())
+  _readme(path, args.preset, preset, ks, summary, hard_k, wall)
   return path
 
 

@@ -68,13 +68,14 @@ def main(argv=None) -> str:
                "p95": float(qs[3]),
                "frac_below_0.1": float((ent < 0.1).mean()) if ent.size else None,
                "histogram": np.histogram(ent, bins=40)}
+  wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
-                         arms=res["arms"], summary=summary, wall_s=t(),
+                         arms=res["arms"], summary=summary, wall_s=wall,
                          extra={"sft": res["sft"], "entropy": ent_stats, "entropies": ent,
                                 "base_eval": base, "k_mid": k_mid,
                                 "command": R.command(NAME, args.preset)})
   _figures(path, res["arms"], ent, base)
-  _readme(path, args.preset, preset, summary, ent_stats, k_mid, t())
+  _readme(path, args.preset, preset, summary, ent_stats, k_mid, wall)
   return path
 
 

@@ -77,12 +77,13 @@ def main(argv=None) -> str:
         "rl_std": r.std(0), "rl_minus_base": diff,
         "first_k_base_catches_up": cross,
     }
+  wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset, arms=runs,
-                         summary=summary, wall_s=t(),
+                         summary=summary, wall_s=wall,
                          extra={"study_extra": extra, "evals": evals,
                                 "command": R.command(NAME, args.preset)})
   _figure(path, summary)
-  _readme(path, args.preset, preset, extra, summary, t())
+  _readme(path, args.preset, preset, extra, summary, wall)
   return path
 
 

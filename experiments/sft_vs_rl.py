@@ -177,14 +177,15 @@ def main(argv=None) -> str:
   summary = summarize(arms)
   final = final_summary(final_evals(base["run_dir"], arms, preset, sets,
                                     extra["final_samples"]), sets)
+  wall = t()  # one reading for results.json and the README, so a re-render matches
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset, arms=arms,
-                         summary=summary, wall_s=t(),
+                         summary=summary, wall_s=wall,
                          extra={"base": {k: v for k, v in base.items() if k != "config"},
                                 "base_task": pretrain_task(preset.task),
                                 "base_eval": base_eval, "final": final, "study_extra": extra,
                                 "command": R.command(NAME, args.preset)})
   _figure(path, summary, extra)
-  _readme(path, args.preset, preset, extra, final, base, t(), arms)
+  _readme(path, args.preset, preset, extra, final, base, wall, arms)
   return path
 
 

@@ -123,12 +123,13 @@ def main(argv=None) -> str:
                    "eval": _score(rl["run_dir"], preset, ex, seed + 100)})
     arms[arm] = runs
   summary = _summarize(base, arms)
+  wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset, arms=arms,
-                         summary=summary, wall_s=t(),
+                         summary=summary, wall_s=wall,
                          extra={"sft": {k: v for k, v in sft.items() if k != "config"},
                                 "base_eval": base, "command": R.command(NAME, args.preset)})
   R.plot_curves(path, arms, "accuracy", "train_exact.png", "train exact-match rate")
-  _readme(path, args.preset, preset, summary, t())
+  _readme(path, args.preset, preset, summary, wall)
   return path
 
 
