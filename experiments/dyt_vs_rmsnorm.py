@@ -230,16 +230,12 @@ def run_variant(p: Preset, corpus: dict, variant: Variant, mesh, bar) -> dict:
     bar.update(1)
     bar.set_postfix(variant=label, loss=f"{float(np.mean(train_loss[:, step])):.3f}")
   wall = watch()
-  alphas = {}
-  if norm == "dyt":
-    flat = jax.tree_util.tree_flatten_with_path(params)[0]
-    for path, leaf in flat:
-      name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
-      if name.endswith("alpha") or "/alpha" in name:
-        alphas[name] = np.asarray(leaf).reshape(s).tolist()
-  embed_scale = None
+  alphas, embed_scale = {}, None  # learned DyT alphas and embedding scalar, per seed
   for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-    if str(getattr(path[0], "key", "")) == "embed_scale":
+    name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+    if norm == "dyt" and (name.endswith("alpha") or "/alpha" in name):
+      alphas[name] = np.asarray(leaf).reshape(s).tolist()
+    elif name.split("/")[0] == "embed_scale":
       embed_scale = np.asarray(leaf).reshape(s).tolist()
   if not np.all(np.isfinite(train_loss)):
     print(f"warning: non-finite training loss in {label}", file=sys.stderr)
@@ -269,11 +265,28 @@ def smooth(x_SN: np.ndarray, w: int) -> np.ndarray:
   return np.stack([np.convolve(r, k, mode="valid") for r in x_SN])
 
 
+def _final(r: dict) -> float:
+  return float(np.mean(r["final_heldout_loss"]))
+
+
+def _norm(r: dict) -> str:
+  return r.get("norm") or ("rmsnorm" if r["label"].startswith("rmsnorm") else "dyt")
+
+
+def _best(runs: list[dict], norm: str) -> dict:
+  return min((r for r in runs if _norm(r) == norm), key=_final)
+
+
+def _variant(r: dict) -> str:
+  """The variant an arm runs (its label without the learning rate)."""
+  return r.get("variant", r["label"])
+
+
 def _best_per_variant(runs: list[dict]) -> list[dict]:
   """Each variant's arm at its best learning rate, in the order the variants first appear."""
   out: dict[str, dict] = {}
   for r in runs:
-    v = r.get("variant", r["label"])
+    v = _variant(r)
     if v not in out or _final(r) < _final(out[v]):
       out[v] = r
   return list(out.values())
@@ -285,8 +298,8 @@ def plots(out: str, runs: list[dict], p: Preset) -> list[str]:
   lrs = sorted({r["lr"] for r in runs if r.get("lr") is not None})
   if len(lrs) > 1:
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, v in enumerate(dict.fromkeys(r.get("variant", r["label"]) for r in runs)):
-      rs = sorted((r for r in runs if r.get("variant", r["label"]) == v), key=lambda r: r["lr"])
+    for i, v in enumerate(dict.fromkeys(_variant(r) for r in runs)):
+      rs = sorted((r for r in runs if _variant(r) == v), key=lambda r: r["lr"])
       ys = np.stack([np.asarray(r["final_heldout_loss"]) for r in rs], 1)  # [seeds, lrs]
       C.plot_band(ax, [r["lr"] for r in rs], ys, v, errorbars=True, marker="o", color=f"C{i}")
     ax.set(xscale="log", xlabel="peak learning rate", ylabel="final held-out loss (nats/char)",
@@ -377,32 +390,17 @@ def _miss_reasons(base: dict, best: dict, dyt_runs: list[dict]) -> str:
 
 def _recipe_note(base: dict, dyt_runs: list[dict]) -> str:
   """The measured effect of the LLaMA recipe's embedding scalar, if both kinds of arm ran."""
-  def final(r):
-    return float(np.mean(r["final_heldout_loss"]))
-
   plain = [r for r in dyt_runs if not r.get("embedding_scale")]
   llama = [r for r in dyt_runs if r.get("embedding_scale")]
   if not plain or not llama:
     return ""
-  bp, bl, b0 = min(plain, key=final), min(llama, key=final), final(base)
-  gp, gl = final(bp) - b0, final(bl) - b0
+  bp, bl, b0 = min(plain, key=_final), min(llama, key=_final), _final(base)
+  gp, gl = _final(bp) - b0, _final(bl) - b0
   effect = "helps" if gl < gp else "does not help"
   return (f" The paper's LLaMA recipe (a learnable scalar after the embedding, init sqrt(D), "
           f"and no DyT bias) {effect} here: the best DyT arm without it ({bp['label']}) ends "
           f"{gp:+.3f} nats/char from the best RMSNorm arm, the best with it ({bl['label']}) "
           f"{gl:+.3f}.")
-
-
-def _final(r: dict) -> float:
-  return float(np.mean(r["final_heldout_loss"]))
-
-
-def _norm(r: dict) -> str:
-  return r.get("norm") or ("rmsnorm" if r["label"].startswith("rmsnorm") else "dyt")
-
-
-def _best(runs: list[dict], norm: str) -> dict:
-  return min((r for r in runs if _norm(r) == norm), key=_final)
 
 
 def _lr_note(runs: list[dict], shared_lr: float | None) -> str:

@@ -325,8 +325,8 @@ def fwd_slab_columns(blocks, n: int, vocab: int) -> int:
 
   The forward grid writes four fp32 statistics per row and vocabulary tile, ``16 N V / vocab``
   bytes (74 MiB at N = 8192, V = 151,936 with 256-column tiles, 148 MiB with 128), merged
-  afterwards. Slabs bound
-  that to ``16 N cols / vocab``, merging each slab into running per-row statistics.
+  afterwards. Slabs bound that to ``16 N cols / vocab``, merging each slab into running per-row
+  statistics.
   ``blocks.fwd_slab_vocab`` if set; otherwise 0 while the statistics of one grid stay under
   256 MiB (every shape benchmarked so far), else the fewest balanced slabs that do.
   """
@@ -337,10 +337,7 @@ def fwd_slab_columns(blocks, n: int, vocab: int) -> int:
     if tiles >= -(-vocab // tv):
       return 0
     cols = max(tiles, 1) * tv
-  if cols == 0:
-    return 0
-  num = -(-vocab // cols)
-  return min(_round_up(-(-vocab // num), tv), _round_up(vocab, tv))
+  return _balanced_slab(cols, vocab, tv) if cols else 0
 
 
 def _stats_call(h, w, y, *, vocab, blocks, temperature, interpret, platform, style):
@@ -490,7 +487,12 @@ def slab_columns(blocks, n: int, vocab: int, platform: str) -> int:
     cols = max(_SLAB_ELEMENTS // _round_up(n, blocks.tokens), blocks.vocab)
   if cols == 0:
     return 0
-  tv = blocks.vocab
+  return _balanced_slab(cols, vocab, blocks.vocab)
+
+
+def _balanced_slab(cols: int, vocab: int, tv: int) -> int:
+  """The fewest slabs of at most ``cols`` columns that cover ``vocab``, balanced and rounded
+  up to whole ``tv``-column tiles (never wider than the padded vocabulary)."""
   num = -(-vocab // cols)
   return min(_round_up(-(-vocab // num), tv), _round_up(vocab, tv))
 
