@@ -2,13 +2,13 @@
 # The device checks of rljax.kernels, in one call: versions, the compiled Pallas tests, a sweep
 # of block sizes and backward designs (benchmarks/logprob_entropy_sweep.py, each configuration
 # checked against the reference before it is timed), the fused log-prob + entropy benchmark
-# (bf16 at N = 8192, then fp32 at the CPU shapes) and the rest of the kernel tests. Each step
+# (bf16 at N = 8192 and 32768, then fp32 at the CPU shapes) and the rest of the kernel tests. Each step
 # has its own time limit so that one hang cannot eat the rest.
 #
-#   bash benchmarks/gpu_check.sh                    # all steps, about 7 minutes on one H100/H200
-#   bash benchmarks/gpu_check.sh tests sweep bench  # the first four steps only (about 5 minutes)
+#   bash benchmarks/gpu_check.sh                        # all steps, about 8 minutes on one H100/H200
+#   bash benchmarks/gpu_check.sh tests sweep bench big  # the first five steps (about 5.5 minutes)
 #
-# Steps: machine tests sweep bench bench32 rest ("machine" always runs). Logs and tables go
+# Steps: machine tests sweep bench big bench32 rest ("machine" always runs). Logs and tables go
 # to $OUT (or /tmp/gpu_check). Runs from the repository root against whatever jax the machine
 # has (no install needed: rljax is put on PYTHONPATH).
 set -u
@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 JAX_PLATFORMS=cuda
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PY=${PYTHON:-python3}
-STEPS=" ${*:-tests sweep bench bench32 rest} "
+STEPS=" ${*:-tests sweep bench big bench32 rest} "
 want() { [[ "$STEPS" == *" $1 "* ]]; }
 step() { echo; echo "=== $* ($(date -u +%T))"; }
 bench() { timeout "$1" "$PY" benchmarks/logprob_entropy.py "${@:2}"; echo "(exit $?)"; }
@@ -41,7 +41,7 @@ jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
     # slabs; fwd_slab_vocab 16384 forces the forward's vocabulary slabs, automatic only past
     # 256 MiB of per-tile statistics, i.e. N > ~28k tokens with these tiles).
     step "sweep, bf16 N=8192: each config checked against the reference, then timed"
-    (cd benchmarks && timeout 200 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
+    (cd benchmarks && timeout 260 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
       pallas:64,256,64 pallas:64,256,64,4,,0 pallas:64,256,64,4,,16384 \
       pallas:64,256,64,4,,,16384 pallas:128,256,64 \
       pallas:128,128,64,8 xla:8192,2048) | tee "$OUT/sweep_bf16_8192.md"
@@ -51,6 +51,13 @@ jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
   if want bench; then
     step "benchmark bf16 N=8192 (Qwen2.5-0.5B unembedding)"
     bench 150 --n 8192 --dtype bfloat16 --runs 10 --warmup 3 | tee "$OUT/bench_bf16_8192.md"
+  fi
+
+  if want big; then
+    # N = 32768: past the 256 MiB of per-tile statistics, so the forward runs in vocabulary
+    # slabs by default (naive needs ~4x its N = 8192 memory and may not fit: reported if so).
+    step "benchmark bf16 N=32768 (forward vocabulary slabs on by default)"
+    bench 200 --n 32768 --dtype bfloat16 --runs 5 --warmup 2 | tee "$OUT/bench_bf16_32768.md"
   fi
 
   if want bench32; then
