@@ -99,6 +99,11 @@ def test_recipe_note_compares_the_best_arm_with_and_without_the_embedding_scalar
   assert "does not help" in M._recipe_note(base, [llama_a, dict(plain, embedding_scale=False,
                                                                    final_heldout_loss=[1.01])])
   assert M._recipe_note(base, [plain]) == ""
+  # two seeds each, 0.02 apart in the mean but 0.1 apart between seeds: within the spread
+  noisy_plain = dict(plain, final_heldout_loss=np.array([0.90, 1.00]))
+  noisy_llama = dict(llama_a, final_heldout_loss=np.array([0.88, 0.98]))
+  assert "makes no difference beyond the seed spread" in M._recipe_note(
+      base, [noisy_plain, noisy_llama])
 
 
 def test_lr_grid_expands_every_variant_and_the_verdict_compares_each_norm_at_its_best_lr():
@@ -132,3 +137,33 @@ def test_lr_grid_expands_every_variant_and_the_verdict_compares_each_norm_at_its
   assert [r["label"] for r in M._best_per_variant(runs)] == ["rmsnorm @ lr 0.001",
                                                              "dyt 0.5 @ lr 0.01"]
   assert M._lr_note(runs[:1] + runs[2:3], 1e-3) == ""  # one lr: no note
+
+
+def test_dyt_lrs_give_the_dyt_arms_their_own_grid_and_edges_are_read_per_norm():
+  p = dataclasses.replace(M.PRESETS["smoke"], variants=("rmsnorm", "dyt 0.5/0.5/0.5"),
+                          lrs=(3e-4, 1e-3), dyt_lrs=(1e-3, 1e-2))
+  assert [(a.label, a.lr) for a in M.arms(p)] == [
+      ("rmsnorm @ lr 0.0003", 3e-4), ("rmsnorm @ lr 0.001", 1e-3),
+      ("dyt 0.5/0.5/0.5 @ lr 0.001", 1e-3), ("dyt 0.5/0.5/0.5 @ lr 0.01", 1e-2)]
+  assert [a.lr for a in M.arms(dataclasses.replace(p, lrs=()))] == [None, 1e-3, 1e-2]  # None: p.lr
+  with pytest.raises(ValueError, match="learning rates must be positive"):
+    dataclasses.replace(p, dyt_lrs=(-1e-3,))
+  assert M._grid_text(dataclasses.asdict(p)) == ("peak lr 0.0003, 0.001 for RMSNorm and "
+                                                 "0.001, 0.01 for every DyT variant")
+  assert M._grid_text(dataclasses.asdict(dataclasses.replace(p, dyt_lrs=()))) == (
+      "peak lr 0.0003, 0.001 (every variant at each)")
+
+  def run(norm, lr, held):
+    r = _run(f"{norm} @ lr {lr:g}", 0.5, [[4.0, 1.0]] * 2, [[4.0, 2.0, h] for h in held])
+    return dict(r, norm=norm, lr=lr, variant=norm)
+
+  # RMSNorm best at 1e-3, the top of its own grid though inside the union of both grids.
+  runs = [run("rmsnorm", 3e-4, [1.20, 1.20]), run("rmsnorm", 1e-3, [1.10, 1.10]),
+          run("dyt", 1e-3, [1.30, 1.30]), run("dyt", 1e-2, [1.00, 1.00])]
+  note = M._lr_note(runs, 1e-3)
+  assert "RMSNorm's best final loss per lr: 0.0003: 1.200, 0.001: 1.100 (best at the grid's " \
+         "largest lr" in note
+  assert "DyT's best final loss per lr: 0.001: 1.300, 0.01: 1.000 (best at the grid's largest" \
+      in note
+  runs[0]["final_heldout_loss"] = [1.0, 1.0]  # best at 3e-4 now: the smallest of its grid
+  assert "0.001: 1.100 (best at the grid's smallest lr" in M._lr_note(runs, 1e-3)
