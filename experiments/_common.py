@@ -15,7 +15,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -132,19 +132,15 @@ class Stopwatch:
 # Models, replicas, mesh
 
 
-def init_replicas(cfg: TransformerConfig, seeds: Sequence[int],
-                  patch: Callable[[Transformer, int], None] | None = None):
+def init_replicas(cfg: TransformerConfig, seeds: Sequence[int]):
   """``(graphdef, params [S, ...], rest [S, ...], one_params)`` for one model per seed.
 
-  ``patch(model, seed)`` may edit a fresh model in place before it is split (used to swap in
-  experiment-local modules). ``one_params`` is the first replica's unstacked parameters (for
-  the weight-decay mask, which looks at ranks).
+  ``one_params`` is the first replica's unstacked parameters (for the weight-decay mask, which
+  looks at ranks).
   """
   splits = []
   for s in seeds:
     model = Transformer(cfg, rngs=nnx.Rngs(int(s)))
-    if patch is not None:
-      patch(model, int(s))
     splits.append(nnx.split(model, nnx.Param, ...))
   graphdef = splits[0][0]
   params = jax.tree.map(lambda *xs: jnp.stack(xs), *[sp[1] for sp in splits])

@@ -6,10 +6,8 @@ import importlib
 import json
 import os
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
 M = importlib.import_module("delta_rule")  # experiments/ is on sys.path (conftest.py)
 
@@ -39,16 +37,27 @@ def test_mixed_batch_splits_the_rows_over_the_kv_counts():
     dataclasses.replace(p, batch=2)
 
 
-def test_deep_delta_residual_at_init_is_projection_plus_write():
-  # beta = 2 sigmoid(0) = 1 at init: x' = x + k (v - k.x) with k = f / |f|, v = w_v . f.
-  mod = M.DeepDeltaResidual(2, init_std=0.02, rngs=nnx.Rngs(0))
-  mod.v_proj.kernel[...] = jnp.array([[1.0], [0.0]])
-  x = jnp.array([[[1.0, 2.0]]])
-  f = jnp.array([[[3.0, 4.0]]])  # k = (0.6, 0.8), k.x = 2.2, v = 3
-  out = mod(x, f)
-  k = np.array([0.6, 0.8]) * 5.0 / np.sqrt(25.0 + 1e-6)
-  expect = np.array([1.0, 2.0]) + k * (3.0 - k @ np.array([1.0, 2.0]))
-  np.testing.assert_allclose(np.asarray(out)[0, 0], expect, rtol=1e-5)
+def test_deep_delta_arms_are_rljax_models_configs_and_the_verdict_takes_the_best_setting():
+  p = M.PRESETS["smoke"]
+  cfg = M.build_config(p, "attention + deep_delta (v = linear)")
+  assert cfg.residual == "deep_delta" and cfg.mixers == ("attention",) * p.num_layers
+  assert M.deep_delta_settings(cfg)["deep_delta_value"] == "linear"
+  assert M.deep_delta_settings(M.build_config(p, "attention + deep_delta"))[
+      "deep_delta_value"] == "constant"
+  assert M.deep_delta_settings(M.build_config(p, "deltanet")) is None
+  assert M._additive_of("attention + deep_delta (v = linear)") == "attention"
+  assert M._additive_of("hybrid (deltanet + attention)") is None
+  res = {"preset": {"kv_pairs": [2, 8]},
+         "runs": [{"label": lab, "final_acc_by_kv": {"2": [a2], "8": [a8]}}
+                  for lab, a2, a8 in [("attention", 1.0, 1.0), ("deltanet", 1.0, 0.95),
+                                      ("attention + deep_delta", 0.4, 0.15),
+                                      ("attention + deep_delta (v = linear)", 0.98, 0.93)]]}
+  v, why = M.verdict(res)
+  assert v == "reproduced (delta-rule recall); Deep Delta as a drop-in residual: reproduced"
+  assert "attention + deep_delta minus attention 2: -0.60, 8: -0.85" in why
+  assert "attention + deep_delta (v = linear) minus attention 2: -0.02, 8: -0.07" in why
+  res["runs"].pop()
+  assert M.verdict(res)[0].endswith("Deep Delta as a drop-in residual: not reproduced")
 
 
 @pytest.mark.slow
@@ -78,7 +87,8 @@ def test_smoke_preset_writes_results(tmp_path):
       assert len(r["final_acc_by_kv"][k]) == len(seeds)
     for key in ("train_tokens_per_s", "forward_tokens_per_s", "decode_tokens_per_s"):
       assert r[key] > 0, key
-  assert res["runs"][1]["deep_delta_impl"] != "none"
+  assert res["runs"][0]["deep_delta"] is None
+  assert res["runs"][1]["deep_delta"]["deep_delta_value"] == "constant"
   readme = open(os.path.join(out, "README.md")).read()
   assert "Verdict:" in readme and "| attention |" in readme
 
@@ -103,7 +113,7 @@ def test_verdict_reads_the_claims_only_against_a_converged_attention_reference()
   v, why = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.9],
                            "attention + deep_delta": [0.4, 0.16]}))
   assert v == "reproduced (delta-rule recall); Deep Delta as a drop-in residual: not reproduced"
-  assert "Deep Delta falls up to 0.79 below" in why
+  assert "Deep Delta (its best setting) falls up to 0.79 below" in why
   v, _ = M.verdict(_res({"attention": [1.0, 0.95], "deltanet": [0.98, 0.9],
                          "attention + deep_delta": [0.97, 0.9]}))
   assert v.endswith("Deep Delta as a drop-in residual: reproduced")
