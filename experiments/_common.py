@@ -148,6 +148,11 @@ def init_replicas(cfg: TransformerConfig, seeds: Sequence[int]):
   return graphdef, params, rest, splits[0][1]
 
 
+def tile_replicas(tree, n: int):
+  """``n`` copies of every ``[S, ...]`` leaf, stacked to ``[n * S, ...]`` (copy-major)."""
+  return jax.tree.map(lambda x: jnp.concatenate([x] * n, axis=0), tree)
+
+
 def count_params(one_params) -> int:
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(one_params)))
 
@@ -206,14 +211,24 @@ def lm_eval(params, rest, graphdef, inputs_BT, targets_BT, weights_BT):
   return -jnp.sum(logp_BT * w) / denom, jnp.sum(hit_BT * w) / denom
 
 
-def make_steps(graphdef, optimizer: optax.GradientTransformation, mesh, *, impl: str = "auto"):
+def make_steps(graphdef, optimizer: optax.GradientTransformation, mesh, *, impl: str = "auto",
+               lr_per_replica: bool = False):
   """Jitted, replica-vmapped ``train(params, opt, rest, x, y, w) -> (params, opt, loss [S])``
   and ``evaluate(params, rest, x, y, w) -> (nll [S], acc [S])``; batches ``[S, B, T]`` sharded
-  on B, state donated."""
+  on B, state donated.
 
-  def one_train(params, opt_state, rest, x, y, w):
+  With ``lr_per_replica`` the train step is ``train(params, opt, rest, lr [S], x, y, w)`` and
+  each replica's update is multiplied by its ``lr``: build ``optimizer`` with a peak learning
+  rate of 1 (:func:`adamw` ``(1.0, ...)``) and one compiled step trains a whole learning-rate
+  grid side by side. AdamW's update (decoupled weight decay included) is the schedule times a
+  direction that does not depend on it, so this is the same update as a peak of ``lr``.
+  """
+
+  def one_train(params, opt_state, rest, lr, x, y, w):
     loss, grads = jax.value_and_grad(lm_loss)(params, rest, graphdef, x, y, w, impl)
     updates, opt_state = optimizer.update(grads, opt_state, params)
+    if lr is not None:
+      updates = jax.tree.map(lambda u: (u * lr).astype(u.dtype), updates)
     return optax.apply_updates(params, updates), opt_state, loss
 
   def one_eval(params, rest, x, y, w):
@@ -221,8 +236,13 @@ def make_steps(graphdef, optimizer: optax.GradientTransformation, mesh, *, impl:
 
   bsh = replica_batch_sharding(mesh, 3)
   rep = replicated(mesh)
-  train = jax.jit(jax.vmap(one_train), in_shardings=(rep, rep, rep, bsh, bsh, bsh),
-                  out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
+  if lr_per_replica:
+    train = jax.jit(jax.vmap(one_train), in_shardings=(rep, rep, rep, rep, bsh, bsh, bsh),
+                    out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
+  else:
+    train = jax.jit(jax.vmap(lambda p, o, r, x, y, w: one_train(p, o, r, None, x, y, w)),
+                    in_shardings=(rep, rep, rep, bsh, bsh, bsh),
+                    out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
   evaluate = jax.jit(jax.vmap(one_eval), in_shardings=(rep, rep, bsh, bsh, bsh),
                      out_shardings=(rep, rep))
   return train, evaluate

@@ -79,7 +79,13 @@ CPU_PILOT = ("Each norm has its own learning-rate grid, meeting at the shared 3e
              "at 1e-2 0.905; RMSNorm with the embedding scalar at 1e-2 1.103, so the scalar "
              "alone does not explain DyT's gain), after the study's first runs compared the "
              "norms at lr 3e-3 only. Alphas 1/1/1 and 2/2/2 with the LLaMA recipe, tried at "
-             "3e-3, ended at 1.222 / 1.225 (three seeds), no better than 0.8/0.2/0.2.")
+             "3e-3, ended at 1.222 / 1.225 (three seeds), no better than 0.8/0.2/0.2. "
+             "Rounding alone moves the top of DyT's grid: the previous run trained each lr "
+             "in its own compiled step, this one a variant's whole grid in one (the same "
+             "updates up to float rounding); the curves agree for the first 38-190 steps, "
+             "then drift apart, most at the highest lrs: RMSNorm's best arm 1.019 both times, "
+             "the LLaMA recipe at 2e-2 0.933 -> 0.929 and at 4e-2 0.937 -> 0.886, so which of "
+             "DyT's two top lrs wins is within this noise.")
 CPU_VARIANTS = ("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 0.8/0.2/0.2")
 WIDE_VARIANTS = ("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 0.8/0.2/0.2",
                  "dyt-llama 0.2/0.05/0.05")
@@ -189,32 +195,42 @@ def windows(stream: np.ndarray, starts: np.ndarray, t: int) -> tuple[np.ndarray,
   return w[..., :-1], w[..., 1:]
 
 
-def run_variant(p: Preset, corpus: dict, variant: Variant, mesh, bar) -> dict:
-  label, norm = variant.label, variant.norm
+def run_variant(p: Preset, corpus: dict, arms_: list[Variant], mesh, bar) -> list[dict]:
+  """Train one variant at every learning rate of ``arms_`` (the same variant, lrs differing),
+  all seeds: ``len(arms_) * len(p.seeds)`` replicas side by side in one compiled, vmapped step
+  (``make_steps(..., lr_per_replica=True)``), each seed with the same initialisation and data
+  order at every lr. Returns one result per arm."""
+  variant = arms_[0]
+  if any(dataclasses.replace(a, label=variant.label, lr=variant.lr) != variant for a in arms_):
+    raise ValueError(f"arms_ must be one variant at several learning rates, got {arms_}")
+  norm = variant.norm
   a_attn, a_mlp, a_final = variant.alpha_attn, variant.alpha_mlp, variant.alpha_final
   cfg = TransformerConfig(
       vocab_size=len(corpus["vocab"]), d_model=p.d_model, num_layers=p.num_layers,
       num_heads=p.num_heads, mlp_dim=p.mlp_dim, norm=norm, dyt_alpha_attn=a_attn,
       dyt_alpha_mlp=a_mlp, dyt_alpha_final=a_final, dyt_bias=variant.bias,
       embedding_scale=variant.embedding_scale)
+  n_lr, s, t, b = len(arms_), len(p.seeds), p.seq_len, p.batch
+  r = n_lr * s  # replica i trains arm i // s on seed p.seeds[i % s]
   graphdef, params, rest, one = C.init_replicas(cfg, p.seeds)
-  lr = variant.lr or p.lr
-  ocfg, opt = C.adamw(lr, p.steps, p.warmup, p.weight_decay, one)
+  params, rest = C.tile_replicas(params, n_lr), C.tile_replicas(rest, n_lr)
+  lrs = [a.lr or p.lr for a in arms_]
+  lr_R = np.repeat(np.asarray(lrs, np.float32), s)
+  _, opt = C.adamw(1.0, p.steps, p.warmup, p.weight_decay, one)  # peak 1, times lr_R
   opt_state = C.init_opt_state(opt, params)
-  train, evaluate = C.make_steps(graphdef, opt, mesh, impl=p.impl)
-  s, t, b = len(p.seeds), p.seq_len, p.batch
+  train, evaluate = C.make_steps(graphdef, opt, mesh, impl=p.impl, lr_per_replica=True)
   rngs = [np.random.default_rng(1000 + sd) for sd in p.seeds]  # data order per seed
   hi = len(corpus["held"]) - t - 1
   ev_starts = np.linspace(0, hi, p.eval_rows).astype(np.int64)
   ex, ey = windows(corpus["held"], ev_starts, t)
-  ex, ey = np.broadcast_to(ex, (s, *ex.shape)), np.broadcast_to(ey, (s, *ey.shape))
+  ex, ey = np.broadcast_to(ex, (r, *ex.shape)), np.broadcast_to(ey, (r, *ey.shape))
   ew = np.ones_like(ex, np.float32)
   # the same number of training windows for the "train" eval
   tr_starts = np.linspace(0, len(corpus["train"]) - t - 1, p.eval_rows).astype(np.int64)
   tx, ty = windows(corpus["train"], tr_starts, t)
-  tx, ty = np.broadcast_to(tx, (s, *tx.shape)), np.broadcast_to(ty, (s, *ty.shape))
-  ones = np.ones((s, b, t), np.float32)
-  train_loss = np.zeros((s, p.steps))
+  tx, ty = np.broadcast_to(tx, (r, *tx.shape)), np.broadcast_to(ty, (r, *ty.shape))
+  ones = np.ones((r, b, t), np.float32)
+  train_loss = np.zeros((r, p.steps))
   ev_steps, ev_held, ev_acc, ev_train = [], [], [], []
   watch = C.Stopwatch()
   compile_s = None
@@ -229,43 +245,63 @@ def run_variant(p: Preset, corpus: dict, variant: Variant, mesh, bar) -> dict:
 
   do_eval(0)
   for step in range(p.steps):
-    starts = np.stack([r.integers(0, len(corpus["train"]) - t - 1, size=b) for r in rngs])
+    starts = np.stack([g.integers(0, len(corpus["train"]) - t - 1, size=b) for g in rngs])
     x, y = windows(corpus["train"], starts, t)
-    params, opt_state, loss = train(params, opt_state, rest, x, y, ones)
+    x, y = np.tile(x, (n_lr, 1, 1)), np.tile(y, (n_lr, 1, 1))
+    params, opt_state, loss = train(params, opt_state, rest, lr_R, x, y, ones)
     train_loss[:, step] = np.asarray(loss)
     if compile_s is None:
       compile_s = watch()
     if (step + 1) % p.eval_every == 0 or step + 1 == p.steps:
       do_eval(step + 1)
-    bar.update(1)
-    bar.set_postfix(variant=label, loss=f"{float(np.mean(train_loss[:, step])):.3f}")
+    bar.update(n_lr)
+    bar.set_postfix(variant=variant.label.split(" @ lr ")[0],
+                    loss=f"{float(np.mean(train_loss[:, step])):.3f}")
   wall = watch()
-  alphas, embed_scale = {}, None  # learned DyT alphas and embedding scalar, per seed
+  alphas, embed_scale = {}, None  # learned DyT alphas and embedding scalar, per replica
   for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
     name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
     if norm == "dyt" and (name.endswith("alpha") or "/alpha" in name):
-      alphas[name] = np.asarray(leaf).reshape(s).tolist()
+      alphas[name] = np.asarray(leaf).reshape(r)
     elif name.split("/")[0] == "embed_scale":
-      embed_scale = np.asarray(leaf).reshape(s).tolist()
+      embed_scale = np.asarray(leaf).reshape(r)
   if not np.all(np.isfinite(train_loss)):
-    print(f"warning: non-finite training loss in {label}", file=sys.stderr)
-  tokens = s * b * t * (p.steps - 1)
-  return {
-      "label": label, "variant": label.split(" @ lr ")[0], "lr": lr, "norm": norm,
-      "alpha_init": {"attn": a_attn, "mlp": a_mlp, "final": a_final},
-      "dyt_bias": variant.bias, "embedding_scale": variant.embedding_scale,
-      "learned_embed_scale": embed_scale,
-      "model_config": dataclasses.asdict(cfg) | {"dtype": str(cfg.dtype),
-                                                 "param_dtype": str(cfg.param_dtype)},
-      "optimizer": ocfg, "num_params": C.count_params(one), "seeds": list(p.seeds),
-      "train_loss": train_loss, "eval_steps": ev_steps,
-      "heldout_loss": np.stack(ev_held, 1), "heldout_acc": np.stack(ev_acc, 1),
-      "train_eval_loss": np.stack(ev_train, 1),
-      "final_heldout_loss": ev_held[-1], "final_heldout_acc": ev_acc[-1],
-      "final_train_eval_loss": ev_train[-1],
-      "learned_alpha": alphas, "wall_s": wall, "first_step_s": compile_s,
-      "train_tokens_per_s": tokens / max(wall - compile_s, 1e-9),
-  }
+    print(f"warning: non-finite training loss in {variant.label.split(' @ lr ')[0]}",
+          file=sys.stderr)
+  tokens = r * b * t * (p.steps - 1)
+  model_config = dataclasses.asdict(cfg) | {"dtype": str(cfg.dtype),
+                                            "param_dtype": str(cfg.param_dtype)}
+  out = []
+  for i, (arm, lr) in enumerate(zip(arms_, lrs)):
+    sl = slice(i * s, (i + 1) * s)
+    ocfg, _ = C.adamw(lr, p.steps, p.warmup, p.weight_decay, one)
+    out.append({
+        "label": arm.label, "variant": arm.label.split(" @ lr ")[0], "lr": lr, "norm": norm,
+        "alpha_init": {"attn": a_attn, "mlp": a_mlp, "final": a_final},
+        "dyt_bias": variant.bias, "embedding_scale": variant.embedding_scale,
+        "learned_embed_scale": None if embed_scale is None else embed_scale[sl].tolist(),
+        "model_config": model_config,
+        "optimizer": ocfg, "num_params": C.count_params(one), "seeds": list(p.seeds),
+        "train_loss": train_loss[sl], "eval_steps": ev_steps,
+        "heldout_loss": np.stack([e[sl] for e in ev_held], 1),
+        "heldout_acc": np.stack([e[sl] for e in ev_acc], 1),
+        "train_eval_loss": np.stack([e[sl] for e in ev_train], 1),
+        "final_heldout_loss": ev_held[-1][sl], "final_heldout_acc": ev_acc[-1][sl],
+        "final_train_eval_loss": ev_train[-1][sl],
+        "learned_alpha": {k: v[sl].tolist() for k, v in alphas.items()},
+        # wall time, compile and throughput of the whole group (every lr of this variant)
+        "wall_s": wall, "first_step_s": compile_s, "group_arms": n_lr,
+        "train_tokens_per_s": tokens / max(wall - compile_s, 1e-9),
+    })
+  return out
+
+
+def groups(arms_: list[Variant]) -> list[list[Variant]]:
+  """The arms grouped by variant (its label without the lr), in order: one compile each."""
+  out: dict[str, list[Variant]] = {}
+  for a in arms_:
+    out.setdefault(a.label.split(" @ lr ")[0], []).append(a)
+  return list(out.values())
 
 
 def smooth(x_SN: np.ndarray, w: int) -> np.ndarray:
@@ -629,8 +665,8 @@ def main(argv: list[str] | None = None) -> dict:
   runs = []
   variants = arms(p)
   with tqdm(total=p.steps * len(variants), desc=NAME, mininterval=2.0) as bar:
-    for variant in variants:
-      runs.append(run_variant(p, corpus, variant, mesh, bar))
+    for group in groups(variants):
+      runs.extend(run_variant(p, corpus, group, mesh, bar))
   v, why = verdict(runs, p.lr)
   machine_words = C.machine_words(machine)
   res = {

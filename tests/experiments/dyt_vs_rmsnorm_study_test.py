@@ -167,3 +167,50 @@ def test_dyt_lrs_give_the_dyt_arms_their_own_grid_and_edges_are_read_per_norm():
       in note
   runs[0]["final_heldout_loss"] = [1.0, 1.0]  # best at 3e-4 now: the smallest of its grid
   assert "0.001: 1.100 (best at the grid's smallest lr" in M._lr_note(runs, 1e-3)
+
+
+def test_a_learning_rate_grid_as_replicas_equals_one_run_per_lr():
+  """make_steps(lr_per_replica=True) with a peak-1 AdamW == a separate AdamW per lr."""
+  import jax
+
+  C = importlib.import_module("_common")
+  cfg = M.TransformerConfig(vocab_size=11, d_model=16, num_layers=1, num_heads=2, mlp_dim=32,
+                            norm="dyt")
+  mesh = C.data_mesh()
+  seeds, lrs, steps = (0, 1), (3e-3, 3e-2), 4
+  rng = np.random.default_rng(0)
+  xs = rng.integers(0, 11, (steps, len(seeds), 8, 8))  # 8 rows: the test mesh has 8 devices
+  w = np.ones((len(seeds), 8, 8), np.float32)
+  g, params, rest, one = C.init_replicas(cfg, seeds)
+  _, opt = C.adamw(1.0, steps, 1, 0.1, one)
+  train, _ = C.make_steps(g, opt, mesh, lr_per_replica=True)
+  grid_p, grid_r = C.tile_replicas(params, len(lrs)), C.tile_replicas(rest, len(lrs))
+  grid_o = C.init_opt_state(opt, grid_p)
+  lr_R = np.repeat(np.asarray(lrs, np.float32), len(seeds))
+  grid_loss = []
+  for x in xs:
+    x2 = np.tile(x, (len(lrs), 1, 1))
+    grid_p, grid_o, loss = train(grid_p, grid_o, grid_r, lr_R, x2, x2, np.tile(w, (2, 1, 1)))
+    grid_loss.append(np.asarray(loss))
+  for i, lr in enumerate(lrs):
+    g, p, r, one = C.init_replicas(cfg, seeds)
+    _, opt_lr = C.adamw(lr, steps, 1, 0.1, one)
+    train_lr, _ = C.make_steps(g, opt_lr, mesh)
+    o = C.init_opt_state(opt_lr, p)
+    for k, x in enumerate(xs):
+      p, o, loss = train_lr(p, o, r, x, x, w)
+      np.testing.assert_allclose(np.asarray(loss), grid_loss[k][i * 2:(i + 1) * 2], rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(grid_p)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b)[i * 2:(i + 1) * 2], atol=1e-6)
+  assert not np.allclose(grid_loss[-1][:2], grid_loss[-1][2:]), "the lrs give different runs"
+
+
+def test_arms_group_by_variant_for_one_compile_each():
+  p = dataclasses.replace(M.PRESETS["smoke"], variants=("rmsnorm", "dyt 0.5/0.5/0.5"),
+                          lrs=(3e-4, 1e-3), dyt_lrs=(1e-3, 1e-2, 2e-2))
+  got = [[a.label for a in g] for g in M.groups(M.arms(p))]
+  assert got == [["rmsnorm @ lr 0.0003", "rmsnorm @ lr 0.001"],
+                 ["dyt 0.5/0.5/0.5 @ lr 0.001", "dyt 0.5/0.5/0.5 @ lr 0.01",
+                  "dyt 0.5/0.5/0.5 @ lr 0.02"]]
+  with pytest.raises(ValueError, match="arms_ must be one variant"):
+    M.run_variant(p, M.make_corpus(p), M.arms(p)[1:3], None, None)
