@@ -435,7 +435,8 @@ def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperat
 
   Returns:
     ``{"n", "c": [P], "reward_mean", "format_ok"}`` and, with ``probes``, ``"probes":
-    {name: fraction}``.
+    {name: fraction}`` and ``"probe_c": {name: [P]}`` (the completions passing each probe, per
+    problem, for a pass@k under that check).
   """
   from rljax.eval import sample_completions
   from rljax.tasks import extract_answer
@@ -452,8 +453,10 @@ def sample_counts(model, task, tok, examples: Sequence[Any], *, n: int, temperat
   out = {"n": int(n), "c": c.astype(int).tolist(), "reward_mean": float(np.mean(rewards)),
          "format_ok": float(np.mean(fmt))}
   if probes:
-    out["probes"] = {k: float(np.mean([f(e, t) for e, ts in zip(examples, comps) for t in ts]))
-                     for k, f in probes.items()}
+    hits = {k: [[bool(f(e, t)) for t in ts] for e, ts in zip(examples, comps)]
+            for k, f in probes.items()}
+    out["probes"] = {k: float(np.mean([h for row in v for h in row])) for k, v in hits.items()}
+    out["probe_c"] = {k: [int(sum(row)) for row in v] for k, v in hits.items()}
   return out
 
 
@@ -476,7 +479,8 @@ def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int
   """pass@k (k = powers of two up to n) of a run folder's policy on ``examples``.
 
   ``probes``: names of boolean methods ``task.<name>(example, completion)`` to report as
-  fractions of completions (see :func:`sample_counts`).
+  fractions of completions (see :func:`sample_counts`), each with its own pass@k curve in
+  ``"probe_pass": {name: [pass@k for k in ks]}``.
   Cached in ``<run_dir>/pass_eval/<hash of problems, n, temperature, cap, seed, probes>.json``.
   """
   n = n or preset.eval_samples
@@ -487,13 +491,18 @@ def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int
     with open(cache) as f:
       return json.load(f)
   model, task, tok, job = load_policy(run_dir)
+  # The run's own prompt length, or the study's where that is longer (a model trained on short
+  # prompts evaluated on longer ones: left padding, so only the pad count changes).
+  lp = max(job.task.max_prompt_len, preset.task.max_prompt_len)
   res = sample_counts(model, task, tok, examples, n=n, temperature=preset.eval_temperature,
-                      max_prompt_len=job.task.max_prompt_len,
+                      max_prompt_len=lp,
                       max_new_tokens=preset.max_new_tokens, batch=preset.eval_batch, seed=seed,
                       probes={p: getattr(task, p) for p in probes} or None)
   ks = pass_ks(n)
   res["ks"] = ks
   res["pass"] = pass_curve(n, res["c"], ks)
+  if "probe_c" in res:
+    res["probe_pass"] = {k: pass_curve(n, c, ks) for k, c in res["probe_c"].items()}
   os.makedirs(os.path.dirname(cache), exist_ok=True)
   _common.write_json(cache, res)
   return res

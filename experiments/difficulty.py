@@ -12,6 +12,12 @@ arm, before and after, on every band. Part 2: pre-training with 0% / 0.1% / 1% o
 in a held-out template (symbolic), then GRPO on the held-out template; its pass@1 / pass@k
 before and after RL.
 
+pass@k is the paper's verified pass@k: a sample counts only when every worked step parses and
+is right and the answer matches (``ArithmeticDAG.process_check``, the paper's
+VerifiedCorrect = ProcessAcc 1 and the right answer). Answer-only pass@k is reported beside it;
+with answers mod 10 a guess has answer-only pass@32 0.97, so only the verified one can show a
+pass@k gain. GRPO's reward is the answer-only outcome reward, as in the paper's main runs.
+
 Run: ``python experiments/difficulty.py --preset cpu`` (see experiments/README.md).
 """
 
@@ -90,7 +96,11 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         grpo=GRPOConfig(steps=40, prompts_per_step=8, group_size=16, max_new_tokens=128,
                         dynamic_sampling=True, max_sampling_rounds=2),
         seeds=(0, 1), eval_problems=32, eval_samples=32, eval_batch=8, max_new_tokens=128)
-    return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 32}
+    # The 0%-exposure base sees compact k <= 3 only (prompts <= 47 chars, solutions <= 55 with
+    # EOS): padded to 52 + 64 instead of the symbolic template's 96 + 128, the same training
+    # at half the sequence length (a longer example would be an error, not a truncation).
+    return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 32,
+               "base_lengths": (52, 64)}
   bands = {"id": "2,10", "edge": "11,14", "hard": "15,20"}
   p = R.RLPreset(
       model=R.GPU_MODEL, task=_task(bands["id"], num_eval=256, prompt=384, answer=512),
@@ -101,6 +111,52 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
                       kl_coef=1e-3, kernel_impl=R.ACCEL_KERNEL),
       seeds=(0, 1, 2), eval_problems=256, eval_samples=128, eval_batch=16, max_new_tokens=512)
   return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 128}
+
+
+VERIFY = "process_check"  # the probe behind verified pass@k
+
+
+def evaluate(run_dir: str, preset: R.RLPreset, examples, seed: int, n: int) -> dict:
+  """Verified and answer-only pass@k of a run folder's policy on ``examples``.
+
+  ``"pass"``: verified pass@k (every step and the answer right); ``"answer_pass"``: the answer
+  alone; ``"verified_share"`` / ``"answer_share"``: the fraction of samples passing each;
+  ``"format_ok"``: the fraction with an ``<answer>`` tag."""
+  e = R.eval_pass(run_dir, preset, examples, seed, n=n, probes=(VERIFY,))
+  return {"pass": e["probe_pass"][VERIFY], "answer_pass": e["pass"], "ks": e["ks"],
+          "verified_share": e["probes"][VERIFY], "answer_share": float(np.mean(e["c"])) / e["n"],
+          "format_ok": e["format_ok"], "c": e["probe_c"][VERIFY], "answer_c": e["c"],
+          "n": e["n"]}
+
+
+def summarize(base_eval: dict, bands_out: dict, transfer: dict, ks: list[int]) -> dict:
+  """Per band and per exposure: pass@1 and pass@ks[-1] before and after RL (mean, std over RL
+  seeds), verified (the headline) and answer-only (``answer_`` keys)."""
+  kk = ks[-1]
+  summary = {"ks": ks, "metric": "verified pass@k (every step and the answer right)",
+             "bands": {}, "transfer": {}}
+  for b, runs in bands_out.items():
+    d = {}
+    for pre, key in (("", "pass"), ("answer_", "answer_pass")):
+      v1 = np.asarray([r["eval"][b][key][0] for r in runs])
+      vk = np.asarray([r["eval"][b][key][-1] for r in runs])
+      d |= {f"{pre}base_pass@1": base_eval[b][key][0],
+            f"{pre}base_pass@{kk}": base_eval[b][key][-1],
+            f"{pre}rl_pass@1": (v1.mean(), v1.std()), f"{pre}rl_pass@{kk}": (vk.mean(), vk.std()),
+            f"{pre}gain_pass@1": v1.mean() - base_eval[b][key][0],
+            f"{pre}gain_pass@{kk}": vk.mean() - base_eval[b][key][-1]}
+    summary["bands"][b] = d
+  for e, t in transfer.items():
+    d = {}
+    for pre, key in (("", "pass"), ("answer_", "answer_pass")):
+      v1 = np.asarray([r["eval"][key][0] for r in t["runs"]])
+      vk = np.asarray([r["eval"][key][-1] for r in t["runs"]])
+      d |= {f"{pre}before_pass@1": t["before"][key][0],
+            f"{pre}before_pass@{kk}": t["before"][key][-1],
+            f"{pre}after_pass@1": (v1.mean(), v1.std()),
+            f"{pre}after_pass@{kk}": (vk.mean(), vk.std())}
+    summary["transfer"][e] = d
+  return summary
 
 
 def main(argv=None) -> str:
@@ -115,8 +171,12 @@ def main(argv=None) -> str:
                for b, k in extra["bands"].items()}
   band_sets = {b: R.problems(band_task[b], preset.eval_problems) for b in band_task}
   # Part 1: bands.
-  base = R.sft_checkpoint(args.workdir, preset, progress=progress)
-  base_eval = {b: R.eval_pass(base["run_dir"], preset, ex, 900, n=n)
+  base_task = tk
+  if extra.get("base_lengths"):
+    lp, la = extra["base_lengths"]
+    base_task = dataclasses.replace(tk, max_prompt_len=lp, max_answer_len=la)
+  base = R.sft_checkpoint(args.workdir, preset, task=base_task, progress=progress)
+  base_eval = {b: evaluate(base["run_dir"], preset, ex, 900, n=n)
                for b, ex in band_sets.items()}
   bands_out: dict[str, list] = {}
   for b in band_task:
@@ -126,7 +186,7 @@ def main(argv=None) -> str:
                       task=band_task[b], progress=progress)
       runs.append({"seed": seed, "run_dir": rl["run_dir"], "wall_s": rl["wall_s"],
                    "curves": R.slim_metrics(rl["metrics"], ("reward_mean", "accuracy")),
-                   "eval": {bb: R.eval_pass(rl["run_dir"], preset, ex, seed + 100, n=n)
+                   "eval": {bb: evaluate(rl["run_dir"], preset, ex, seed + 100, n=n)
                             for bb, ex in band_sets.items()}})
     bands_out[b] = runs
   # Part 2: held-out template transfer.
@@ -139,31 +199,17 @@ def main(argv=None) -> str:
                      prompt=tk.max_prompt_len, answer=tk.max_answer_len)
     pre = base if e == 0 else R.sft_checkpoint(args.workdir, preset, task=pre_task,
                                                progress=progress)
-    before = R.eval_pass(pre["run_dir"], preset, held_set, 901, n=n)
+    before = evaluate(pre["run_dir"], preset, held_set, 901, n=n)
     runs = []
     for seed in preset.seeds:
       rl = R.grpo_arm(args.workdir, NAME, f"transfer_e{e}", preset, seed, pre["run_dir"],
                       task=held_task, progress=progress)
       runs.append({"seed": seed, "run_dir": rl["run_dir"],
                    "curves": R.slim_metrics(rl["metrics"], ("reward_mean", "accuracy")),
-                   "eval": R.eval_pass(rl["run_dir"], preset, held_set, seed + 200, n=n)})
+                   "eval": evaluate(rl["run_dir"], preset, held_set, seed + 200, n=n)})
     transfer[str(e)] = {"pretrain_run": pre["run_dir"], "before": before, "runs": runs}
   ks = R.pass_ks(n)
-  summary = {"ks": ks, "bands": {}, "transfer": {}}
-  for b, runs in bands_out.items():
-    v1 = np.asarray([r["eval"][b]["pass"][0] for r in runs])
-    vk = np.asarray([r["eval"][b]["pass"][-1] for r in runs])
-    summary["bands"][b] = {
-        "base_pass@1": base_eval[b]["pass"][0], f"base_pass@{ks[-1]}": base_eval[b]["pass"][-1],
-        "rl_pass@1": (v1.mean(), v1.std()), f"rl_pass@{ks[-1]}": (vk.mean(), vk.std()),
-        "gain_pass@1": v1.mean() - base_eval[b]["pass"][0],
-        f"gain_pass@{ks[-1]}": vk.mean() - base_eval[b]["pass"][-1]}
-  for e, d in transfer.items():
-    v1 = np.asarray([r["eval"]["pass"][0] for r in d["runs"]])
-    vk = np.asarray([r["eval"]["pass"][-1] for r in d["runs"]])
-    summary["transfer"][e] = {
-        "before_pass@1": d["before"]["pass"][0], f"before_pass@{ks[-1]}": d["before"]["pass"][-1],
-        "after_pass@1": (v1.mean(), v1.std()), f"after_pass@{ks[-1]}": (vk.mean(), vk.std())}
+  summary = summarize(base_eval, bands_out, transfer, ks)
   wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
                          arms={"bands": bands_out, "transfer": transfer}, summary=summary,
@@ -176,45 +222,56 @@ def main(argv=None) -> str:
 
 def _figures(path, summary, ks) -> None:
   plt = C.plt()
-  fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+  kk = ks[-1]
+  fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
   bands = list(summary["bands"])
   x = np.arange(len(bands))
-  for ax, key, k in zip(axes, ("pass@1", f"pass@{ks[-1]}"), (1, ks[-1])):
-    base = [summary["bands"][b][f"base_{key}"] for b in bands]
-    m = [summary["bands"][b][f"rl_{key}"][0] for b in bands]
-    s = [summary["bands"][b][f"rl_{key}"][1] for b in bands]
+  panels = (("pass@1", "verified pass@1"), (f"pass@{kk}", f"verified pass@{kk}"),
+            ("answer_pass@1", "answer-only pass@1"))
+  for ax, (key, ylabel) in zip(axes, panels):
+    pre = "answer_" if key.startswith("answer_") else ""
+    k = key.removeprefix("answer_")
+    base = [summary["bands"][b][f"{pre}base_{k}"] for b in bands]
+    m = [summary["bands"][b][f"{pre}rl_{k}"][0] for b in bands]
+    sd = [summary["bands"][b][f"{pre}rl_{k}"][1] for b in bands]
     ax.bar(x - 0.2, base, 0.4, label="pre-trained (SFT)", color="tab:gray")
-    ax.bar(x + 0.2, m, 0.4, yerr=s, capsize=4, label="after RL on that band", color="tab:blue")
-    ax.axhline(R.chance_pass(k), ls="--", lw=1, color="k", label="chance (uniform guess)")
+    ax.bar(x + 0.2, m, 0.4, yerr=sd, capsize=4, label="after RL on that band", color="tab:blue")
+    if pre:
+      ax.axhline(R.chance_pass(1), ls="--", lw=1, color="k", label="chance (uniform guess)")
     ax.set_xticks(x, bands)
-    ax.set_ylabel(key)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
   fig.tight_layout()
   fig.savefig(os.path.join(path, "bands.png"), dpi=120)
   plt.close(fig)
-  fig, ax = plt.subplots(figsize=(6, 3.8))
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
   es = list(summary["transfer"])
   x = np.arange(len(es))
-  before = [summary["transfer"][e]["before_pass@1"] for e in es]
-  m = [summary["transfer"][e]["after_pass@1"][0] for e in es]
-  s = [summary["transfer"][e]["after_pass@1"][1] for e in es]
-  ax.bar(x - 0.2, before, 0.4, label="before RL", color="tab:gray")
-  ax.bar(x + 0.2, m, 0.4, yerr=s, capsize=4, label="after RL", color="tab:blue")
-  ax.axhline(R.chance_pass(1), ls="--", lw=1, color="k", label="chance (uniform guess)")
-  ax.set_xticks(x, [f"{100 * float(e):g}%" for e in es])
-  ax.set_xlabel("held-out template share in pre-training")
-  ax.set_ylabel("pass@1 on the held-out template")
-  ax.set_ylim(0, 1.02)
-  ax.legend(fontsize=8)
+  for ax, k in zip(axes, ("pass@1", f"pass@{kk}")):
+    before = [summary["transfer"][e][f"before_{k}"] for e in es]
+    m = [summary["transfer"][e][f"after_{k}"][0] for e in es]
+    sd = [summary["transfer"][e][f"after_{k}"][1] for e in es]
+    ax.bar(x - 0.2, before, 0.4, label="before RL", color="tab:gray")
+    ax.bar(x + 0.2, m, 0.4, yerr=sd, capsize=4, label="after RL", color="tab:blue")
+    ax.set_xticks(x, [f"{100 * float(e):g}%" for e in es])
+    ax.set_xlabel("held-out template share in pre-training")
+    ax.set_ylabel(f"verified {k} on the held-out template")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
   fig.tight_layout()
   fig.savefig(os.path.join(path, "transfer.png"), dpi=120)
   plt.close(fig)
 
 
+FLOOR = 0.05  # verified pass@1 below this on its own band: the base barely solves anything
+
+
 def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
-  """The two claims, each against the seed spread (std over RL seeds, at least 0.01).
+  """The two claims on verified pass@k, each against the seed spread (std over RL seeds, at
+  least 0.01).
 
   Edge of competence: the pass@kk gain of RL on the edge band beats its spread and the gains
   on the in-distribution and hard bands. Transfer: the held-out-template pass@1 gain after
@@ -232,15 +289,15 @@ def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
   spread_1 = {e: max(float(tr[e]["after_pass@1"][1]), 0.01) for e in es}
   lo, hi = es[0], es[-1]
   transfer = gain[hi] > spread_1[hi] and gain[hi] > gain[lo] + spread_1[lo]
-  facts = ("pass@" + str(kk) + " gain of RL per band " + ", ".join(
+  facts = ("verified pass@" + str(kk) + " gain of RL per band " + ", ".join(
       f"{b} {g:+.3f} (seed spread {spread_k[b]:.3f})" for b, g in gk.items())
-      + "; held-out-template pass@1 gain per pre-training exposure " + ", ".join(
+      + "; held-out-template verified pass@1 gain per pre-training exposure " + ", ".join(
           f"{100 * float(e):g}% {gain[e]:+.3f} ({spread_1[e]:.3f})" for e in es))
-  chance = R.near_chance(float(bands["id"]["base_pass@1"]), kk,
-                         "the pre-trained model's pass@1 on its own band")
-  if chance:
-    facts += (f". Floor effect: {chance}, so this model barely computes these problems and "
-              "pass@k at large k is near its guessing ceiling")
+  base1 = float(bands["id"]["base_pass@1"])
+  if base1 < FLOOR:
+    facts += (f". Floor effect: the pre-trained model gets every step right in only "
+              f"{base1:.3f} of its samples on its own band, so there is little competence for "
+              "RL to sharpen or extend")
   claims = [("the largest pass@k gain at the edge of competence",
              edge), ("transfer only with exposure in pre-training", transfer)]
   held = [c for c, ok in claims if ok]
@@ -258,36 +315,52 @@ def _readme(path, preset_name, preset, extra, summary, ks, wall) -> None:
   kk = ks[-1]
   rows = [[b, extra["bands"][b].replace(",", "-"), f"{d['base_pass@1']:.3f}",
            R.pm(*d["rl_pass@1"], ns), f"{d['gain_pass@1']:+.3f}", f"{d[f'base_pass@{kk}']:.3f}",
-           R.pm(*d[f"rl_pass@{kk}"], ns), f"{d[f'gain_pass@{kk}']:+.3f}"]
+           R.pm(*d[f"rl_pass@{kk}"], ns), f"{d[f'gain_pass@{kk}']:+.3f}",
+           f"{d['answer_base_pass@1']:.3f} -> {d['answer_rl_pass@1'][0]:.3f}",
+           f"{d[f'answer_base_pass@{kk}']:.3f} -> {d[f'answer_rl_pass@{kk}'][0]:.3f}"]
           for b, d in summary["bands"].items()]
   trows = [[f"{100 * float(e):g}%", f"{d['before_pass@1']:.3f}", R.pm(*d["after_pass@1"], ns),
-            f"{d[f'before_pass@{kk}']:.3f}", R.pm(*d[f"after_pass@{kk}"], ns)]
+            f"{d[f'before_pass@{kk}']:.3f}", R.pm(*d[f"after_pass@{kk}"], ns),
+            f"{d['answer_before_pass@1']:.3f} -> {d['answer_after_pass@1'][0]:.3f}"]
            for e, d in summary["transfer"].items()]
   verdict = _verdict(preset_name, ns, summary, kk)
+  base_len = ""
+  if extra.get("base_lengths"):
+    base_len = (" The 0%-exposure model is padded to {} + {} tokens (its compact problems fit), "
+                "the exposure runs to {} + {} (the symbolic ones need it): the same training "
+                "otherwise.".format(*extra["base_lengths"], preset.task.max_prompt_len,
+                                    preset.task.max_answer_len))
   text = f"""# Edge of competence and context transfer (arXiv 2512.07783)
 
 Claim (paper): RL lifts pass@1 but not pass@128 in distribution; real gains (up to +42%
 pass@128) only at the edge of competence (11-14 ops after pre-training on 2-10); transfer to
-a new context needs about 1% of it in pre-training (0% or 0.1% gives none).
+a new context needs about 1% of it in pre-training (0% or 0.1% gives none). The paper counts
+a sample only when its parsed reasoning graph and its answer are both right (verified pass@k).
 
 Setup: arithmetic_dag mod 10; "pre-training" = SFT {preset.sft.steps} steps on k in
 {extra["bands"]["id"].replace(",", "-")} (compact template); bands
 {", ".join(f"{b} {k.replace(',', '-')}" for b, k in extra["bands"].items())}; GRPO
-{preset.grpo.steps} steps per arm; n={extra["n"]} samples at T={preset.eval_temperature} on
-{preset.eval_problems} problems per band; held-out template: symbolic; {ns} seed(s);
-preset `{preset_name}`, {wall / 60:.1f} min wall on {os.cpu_count()} CPU cores.
+{preset.grpo.steps} steps per arm (reward: the answer); n={extra["n"]} samples at
+T={preset.eval_temperature} on {preset.eval_problems} problems per band; held-out template:
+symbolic; {ns} seed(s); preset `{preset_name}`, {wall / 60:.1f} min wall on
+{os.cpu_count()} CPU cores.{base_len}
 
-RL on each band, evaluated on the same band:
+pass@k here is verified like the paper's: every worked step must parse and be right
+(`ArithmeticDAG.process_check`) as well as the answer. Answer-only pass@k is in the last
+columns: answers are residues mod 10, so a guess has answer-only pass@{kk}
+{R.chance_pass(kk):.2f}, and only the verified metric can show a pass@k gain.
+
+RL on each band, evaluated on the same band (verified; mean +- std over RL seeds):
 
 {R.table(["band", "k", "pre pass@1", "RL pass@1", "gain", f"pre pass@{kk}", f"RL pass@{kk}",
-          "gain"], rows)}
+          "gain", "answer-only pass@1", f"answer-only pass@{kk}"], rows)}
 
-{R.chance_line([1, kk])}
+{R.chance_line([1, kk])} (answer-only; a guess never passes the verified check)
 
-Held-out template (RL on it, from pre-training with the given exposure):
+Held-out template (RL on it, from pre-training with the given exposure; verified):
 
 {R.table(["exposure", "before pass@1", "after pass@1", f"before pass@{kk}",
-          f"after pass@{kk}"], trows)}
+          f"after pass@{kk}", "answer-only pass@1"], trows)}
 
 ![bands](bands.png) ![transfer](transfer.png)
 

@@ -219,8 +219,57 @@ def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
   assert d._verdict("cpu", 1, s, kk).startswith("inconclusive")
   assert "seed spread 0.020" in d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0)))
   assert "Floor effect" not in d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0)))
-  floor = d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0), base=0.15))
-  assert "Floor effect: the pre-trained model's pass@1 on its own band (0.150)" in floor
+  floor = d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0), base=0.03))
+  assert "Floor effect: the pre-trained model gets every step right in only 0.030" in floor
+  assert "verified pass@32 gain of RL per band" in floor
+
+
+def test_difficulty_summary_reads_verified_pass_at_k_and_keeps_answer_only_beside_it():
+  d = importlib.import_module("difficulty")
+  ks = [1, 2]
+
+  def ev(verified, answer):
+    return {"pass": verified, "answer_pass": answer}
+
+  base = {b: ev([0.1, 0.2], [0.3, 0.5]) for b in ("id", "edge")}
+  bands = {b: [{"eval": {bb: ev([0.2, 0.4], [0.4, 0.6]) for bb in base}},
+               {"eval": {bb: ev([0.4, 0.6], [0.4, 0.8]) for bb in base}}] for b in base}
+  transfer = {"0.0": {"before": ev([0.0, 0.0], [0.1, 0.2]),
+                      "runs": [{"eval": ev([0.1, 0.2], [0.2, 0.3])}]}}
+  s = d.summarize(base, bands, transfer, ks)
+  e = s["bands"]["edge"]
+  assert e["base_pass@1"] == 0.1 and e["answer_base_pass@1"] == 0.3
+  np.testing.assert_allclose(e["rl_pass@2"], (0.5, 0.1))
+  np.testing.assert_allclose(e["gain_pass@2"], 0.3)
+  np.testing.assert_allclose(e["answer_gain_pass@2"], 0.2)
+  t = s["transfer"]["0.0"]
+  assert t["before_pass@2"] == 0.0 and t["answer_before_pass@1"] == 0.1
+  np.testing.assert_allclose(t["after_pass@1"], (0.1, 0.0))
+  assert s["metric"].startswith("verified")
+
+
+def test_verified_counts_need_every_step_not_just_the_answer():
+  R = importlib.import_module("_rl")
+  d = importlib.import_module("difficulty")
+  task = d.ArithmeticExposure()
+  ex = list(task.generate(0, 3, k=(2, 3), template="compact"))
+  gold = [task.sft_target(e) for e in ex]
+  guess = [f"<answer>{e.answer}</answer>" for e in ex]  # right answer, no work
+
+  class Tok:  # sample_completions is replaced below; the tokenizer is not used
+    pass
+
+  import rljax.eval as E
+  orig = E.sample_completions
+  E.sample_completions = lambda *a, **k: [[g, q] for g, q in zip(gold, guess)]
+  try:
+    out = R.sample_counts(None, task, Tok(), ex, n=2, temperature=1.0, max_prompt_len=8,
+                          max_new_tokens=8, batch=4, seed=0, probes={d.VERIFY: task.process_check})
+  finally:
+    E.sample_completions = orig
+  assert out["c"] == [2, 2, 2]  # answer-only: the guess counts
+  assert out["probe_c"][d.VERIFY] == [1, 1, 1]  # verified: only the worked solution
+  assert out["probes"][d.VERIFY] == 0.5
 
 
 def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
