@@ -80,9 +80,9 @@ CPU_PILOT = ("Each norm has its own learning-rate grid, meeting at the shared 3e
              "alone does not explain DyT's gain), after the study's first runs compared the "
              "norms at lr 3e-3 only. Alphas 1/1/1 and 2/2/2 with the LLaMA recipe, tried at "
              "3e-3, ended at 1.222 / 1.225 (three seeds), no better than 0.8/0.2/0.2. "
-             "Rounding alone moves the top of DyT's grid: the previous run trained each lr "
-             "in its own compiled step, this one a variant's whole grid in one (the same "
-             "updates up to float rounding); the curves agree for the first 38-190 steps, "
+             "Rounding alone moves the top of DyT's grid: the 2026-11-27 runs before and "
+             "after a variant's whole grid moved into one compiled step (from one per lr; the "
+             "same updates up to float rounding) agree for the first 38-190 steps, "
              "then drift apart, most at the highest lrs: RMSNorm's best arm 1.019 both times, "
              "the LLaMA recipe at 2e-2 0.933 -> 0.929 and at 4e-2 0.937 -> 0.886, so which of "
              "DyT's two top lrs wins is within this noise.")
