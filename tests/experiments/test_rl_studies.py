@@ -248,25 +248,20 @@ def test_difficulty_summary_reads_verified_pass_at_k_and_keeps_answer_only_besid
   assert s["metric"].startswith("verified")
 
 
-def test_verified_counts_need_every_step_not_just_the_answer():
+def test_verified_counts_need_every_step_not_just_the_answer(monkeypatch):
+  import rljax.eval as E
+
   R = importlib.import_module("_rl")
   d = importlib.import_module("difficulty")
   task = d.ArithmeticExposure()
   ex = list(task.generate(0, 3, k=(2, 3), template="compact"))
   gold = [task.sft_target(e) for e in ex]
   guess = [f"<answer>{e.answer}</answer>" for e in ex]  # right answer, no work
-
-  class Tok:  # sample_completions is replaced below; the tokenizer is not used
-    pass
-
-  import rljax.eval as E
-  orig = E.sample_completions
-  E.sample_completions = lambda *a, **k: [[g, q] for g, q in zip(gold, guess)]
-  try:
-    out = R.sample_counts(None, task, Tok(), ex, n=2, temperature=1.0, max_prompt_len=8,
-                          max_new_tokens=8, batch=4, seed=0, probes={d.VERIFY: task.process_check})
-  finally:
-    E.sample_completions = orig
+  # sample_counts draws these two completions per problem (the model is not used)
+  monkeypatch.setattr(E, "sample_completions",
+                      lambda *a, **k: [[g, q] for g, q in zip(gold, guess)])
+  out = R.sample_counts(None, task, None, ex, n=2, temperature=1.0, max_prompt_len=8,
+                        max_new_tokens=8, batch=4, seed=0, probes={d.VERIFY: task.process_check})
   assert out["c"] == [2, 2, 2]  # answer-only: the guess counts
   assert out["probe_c"][d.VERIFY] == [1, 1, 1]  # verified: only the worked solution
   assert out["probes"][d.VERIFY] == 0.5
