@@ -350,6 +350,8 @@ def fit_curve(curve: dict, p: Preset,
   fin = np.isfinite(y)
   if fin.sum() < 4:
     return {"windows": {}, "skipped": f"{fin.sum()} finite points with x > 0 (need 4)"}
+  if np.ptp(y[fin]) == 0:  # e.g. a verified pass@k of 0 at every k: no law to identify
+    return {"windows": {}, "skipped": f"constant (every point {float(y[fin][0]):g})"}
   x_last = float(x[fin].max())
   # One orientation for every window of a curve (a zoomed window of a noisy curve could
   # flip the sign of its slope and fit the mirror image).
@@ -701,8 +703,9 @@ def write_readme(out: str, res: dict) -> None:
     fig = "fits_" + "".join(ch if ch.isalnum() else "_" for ch in study) + ".png"
     lines += [f"## {study}", "", f"![{study}]({fig})", ""]
     for group, cs in groups.items():
+      x_last = max(c["fits"].get("x_last", float(np.max(c["x"]))) for c in cs)
       lines += [
-          f"**{group}** (x = {cs[0]['x_label']}, last x = {cs[0]['fits'].get('x_last', 0):g}"
+          f"**{group}** (x = {cs[0]['x_label']}, last x = {x_last:g}"
           f", {cs[0]['n_replicas']} seed(s) averaged)", "",
           "| curve | n | R^2 " + " / ".join(wnames) + " | b " + " / ".join(wnames)
           + " | RMSE (full) | last value | asymptote (full) | forecast " + x_mult
@@ -752,6 +755,10 @@ def _notes(curves: list[dict], skipped: dict[str, str], p: Preset) -> list[str]:
   if dropped:
     notes.append(f"{len(dropped)} curves had points at x <= 0 (the step-0 evaluation), left out "
                  "of the fits")
+  whole = [c for c in curves if "skipped" in c["fits"]]
+  if whole:
+    notes.append(f"{len(whole)} curves were not fitted at all: " + "; ".join(
+        f"{c['study']} {c['group']} {c['label']} ({c['fits']['skipped']})" for c in whole))
   unfit = sorted({w for c in curves for w, f in c["fits"]["windows"].items() if "skipped" in f})
   if unfit:
     n = sum("skipped" in f for c in curves for f in c["fits"]["windows"].values())

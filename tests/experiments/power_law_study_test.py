@@ -110,6 +110,9 @@ def test_flags_a_poor_fit_and_bad_inputs(tmp_path):
   assert fits["windows"]["full"]["fit"]["r2"] < 0.9
   assert not fits["extrapolation_trusted"]
   assert any("poor fit" in r for r in fits["extrapolation_caveats"])
+  # A constant curve (a verified pass@k of 0 at every k) has no law to identify: not fitted.
+  flat = M._curve("s", "g", "zeros", "pass@k", x, np.zeros_like(x), "src")
+  assert M.fit_curve(flat, p) == {"windows": {}, "skipped": "constant (every point 0)"}
 
   bad = tmp_path / "dyt_vs_rmsnorm" / "results.json"
   _write(str(bad), {"runs": [{"label": "rmsnorm", "seeds": [0]}]})
