@@ -121,9 +121,11 @@ def chance_pass(k: int, values: int = ANSWER_VALUES) -> float:
 
 
 def chance_line(ks: Sequence[int]) -> str:
-  """The README sentence giving the chance level of pass@k at each of ``ks``."""
-  return (f"Chance level (a well-formed uniform guess among the {ANSWER_VALUES} residues): "
-          + ", ".join(f"pass@{k} {chance_pass(k):.3f}" for k in ks) + ".")
+  """The README sentence giving the chance level of answer-only pass@k at each of ``ks``."""
+  return (f"Chance level of answer-only pass@k (a well-formed uniform guess among the "
+          f"{ANSWER_VALUES} residues): "
+          + ", ".join(f"pass@{k} {chance_pass(k):.3f}" for k in ks)
+          + "; a guess never passes the verified check.")
 
 
 def near_chance(pass1: float, k: int, who: str) -> str:
@@ -166,8 +168,9 @@ def arithmetic_preset(name: str) -> RLPreset:
 
   In-distribution problems have k in [1, 2] operations on CPU (k in [1, 4] on GPU / TPU),
   compact template, mod 10; the SFT warm start is the "base model" of the studies. On CPU it is
-  3000 steps (about 8 minutes on 2 idle cores; greedy accuracy 0.41): the earlier 400-step
-  warm start on k = 1 sat at chance (pass@1 0.10), which no pass@k claim can be read against.
+  3000 steps (5.5-8.5 minutes on 2 idle cores; greedy answer accuracy 0.39-0.41, verified
+  pass@1 0.08-0.09): the earlier 400-step warm start on k = 1 sat at chance (pass@1 0.10),
+  which no pass@k claim can be read against.
   """
   if name == "smoke":
     return RLPreset(
@@ -508,6 +511,42 @@ def eval_pass(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int
   return res
 
 
+# The probe behind verified pass@k: ``ArithmeticDAG.process_check`` accepts a completion only
+# when every worked step parses and is right and the answer is right (the paper of the
+# difficulty study, arXiv 2512.07783, counts a sample this way). With answers mod 10 a guess
+# has answer-only pass@k 1 - 0.9^k (0.97 at k = 32) but practically never passes this check.
+VERIFY = "process_check"
+# Verified pass@1 below this: the policy gets every step right in under 1 sample of 20, too
+# little competence for RL to sharpen or for a pass@k comparison to read.
+VERIFIED_FLOOR = 0.05
+
+
+def verified_eval(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
+                  *, n: int | None = None) -> dict[str, Any]:
+  """Verified and answer-only pass@k of a run folder's policy on arithmetic ``examples``.
+
+  Returns:
+    ``"pass"``: verified pass@k (every worked step and the answer right, :data:`VERIFY`);
+    ``"answer_pass"``: the answer alone; ``"verified_share"`` / ``"answer_share"``: the
+    fraction of samples passing each; ``"c"`` / ``"answer_c"``: per-problem counts; ``"ks"``,
+    ``"n"``, ``"format_ok"`` (the fraction with an ``<answer>`` tag), ``"reward_mean"``.
+  """
+  e = eval_pass(run_dir, preset, examples, seed, n=n, probes=(VERIFY,))
+  return {"pass": e["probe_pass"][VERIFY], "answer_pass": e["pass"], "ks": e["ks"],
+          "verified_share": e["probes"][VERIFY], "answer_share": float(np.mean(e["c"])) / e["n"],
+          "format_ok": e["format_ok"], "reward_mean": e["reward_mean"],
+          "c": e["probe_c"][VERIFY], "answer_c": e["c"], "n": e["n"]}
+
+
+def verified_floor(pass1: float, who: str) -> str:
+  """The floor-effect sentence when a verified pass@1 is under :data:`VERIFIED_FLOOR`, else
+  ``""``."""
+  if pass1 >= VERIFIED_FLOOR:
+    return ""
+  return (f"{who} ({pass1:.3f}) is under {VERIFIED_FLOOR:g}: the policy gets every step right "
+          "in fewer than 1 sample of 20")
+
+
 def token_entropies(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
                     temperature: float = 1.0) -> np.ndarray:
   """Entropies ``H_t = -sum_v p log p`` (p = softmax(logits / T)) of every valid token the
@@ -597,11 +636,11 @@ def run_arms(args, preset: RLPreset, study: str, arms: dict[str, dict[str, Any]]
              curve_keys: Sequence[str] = ("reward_mean", "accuracy", "entropy",
                                           "response_length")) -> dict[str, Any]:
   """GRPO arms (``{arm: GRPOConfig overrides}``) x seeds from the shared SFT warm start, each
-  evaluated with pass@k on every set of ``eval_sets``.
+  evaluated with verified and answer-only pass@k on every set of ``eval_sets``.
 
   Returns:
     ``{"sft": run info, "arms": {arm: [per-seed run info with "curves" and "eval"]}}`` where
-    ``eval[set] = {"n", "c", "ks", "pass", "reward_mean", "format_ok"}``.
+    ``eval[set]`` is :func:`verified_eval`'s dict (``"pass"`` verified, ``"answer_pass"``).
   """
   progress = not args.no_progress
   sft = sft_checkpoint(args.workdir, preset, progress=progress)
@@ -614,16 +653,18 @@ def run_arms(args, preset: RLPreset, study: str, arms: dict[str, dict[str, Any]]
       info = {k: v for k, v in rl.items() if k not in ("metrics", "config")}
       info["overrides"] = overrides
       info["curves"] = slim_metrics(rl["metrics"], curve_keys)
-      info["eval"] = {s: eval_pass(rl["run_dir"], preset, ex, seed + 100, n=n)
+      info["eval"] = {s: verified_eval(rl["run_dir"], preset, ex, seed + 100, n=n)
                       for s, ex in eval_sets.items()}
       runs.append(info)
     out["arms"][arm] = runs
   return out
 
 
-def arm_stat(runs: list[dict[str, Any]], set_name: str, k: int) -> tuple[float, float, list]:
-  """``(mean, std, values)`` over seeds of pass@k on one eval set."""
-  vals = [r["eval"][set_name]["pass"][r["eval"][set_name]["ks"].index(k)] for r in runs]
+def arm_stat(runs: list[dict[str, Any]], set_name: str, k: int, key: str = "pass"
+             ) -> tuple[float, float, list]:
+  """``(mean, std, values)`` over seeds of pass@k on one eval set (``key``: ``"pass"``, the
+  verified one, or ``"answer_pass"``)."""
+  vals = [r["eval"][set_name][key][r["eval"][set_name]["ks"].index(k)] for r in runs]
   return float(np.mean(vals)), float(np.std(vals)), vals
 
 
@@ -652,28 +693,35 @@ def plot_curves(path: str, arms: dict[str, list[dict[str, Any]]], key: str, fnam
   plt.close(fig)
 
 
+PASS_ROWS = (("pass", "verified pass@k"), ("answer_pass", "answer-only pass@k"))
+
+
 def plot_pass(path: str, arms: dict[str, list[dict[str, Any]]], set_names: Sequence[str],
               fname: str, base: dict[str, Any] | None = None) -> None:
   """pass@k vs k (log2) of every arm per eval set, error bars = std over seeds, with the base
-  (SFT) policy's curve when given and the chance level (:func:`chance_pass`)."""
+  (SFT) policy's curve when given: verified pass@k on the top row, answer-only below it with
+  the chance level of a uniform guess (:func:`chance_pass`)."""
   plt = _common.plt()
-  fig, axes = plt.subplots(1, len(set_names), figsize=(5 * len(set_names), 3.8), squeeze=False)
-  for ax, s in zip(axes[0], set_names):
-    if base is not None and s in base:
-      ax.plot(base[s]["ks"], base[s]["pass"], "k--", marker=".", label="base (SFT)")
-    for arm, runs in arms.items():
-      ks = runs[0]["eval"][s]["ks"]
-      vals = np.asarray([r["eval"][s]["pass"] for r in runs])
-      ax.errorbar(ks, vals.mean(0), yerr=vals.std(0), marker="o", capsize=3, label=arm)
-    ax.plot(ks, [chance_pass(k) for k in ks], ":", color="gray", lw=1,
-            label="chance (uniform guess)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("k")
-    ax.set_ylabel("pass@k")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(s.replace("_", " "))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+  fig, axes = plt.subplots(len(PASS_ROWS), len(set_names),
+                           figsize=(5 * len(set_names), 3.6 * len(PASS_ROWS)), squeeze=False)
+  for row, (key, ylabel) in zip(axes, PASS_ROWS):
+    for ax, s in zip(row, set_names):
+      if base is not None and s in base:
+        ax.plot(base[s]["ks"], base[s][key], "k--", marker=".", label="base (SFT)")
+      for arm, runs in arms.items():
+        ks = runs[0]["eval"][s]["ks"]
+        vals = np.asarray([r["eval"][s][key] for r in runs])
+        ax.errorbar(ks, vals.mean(0), yerr=vals.std(0), marker="o", capsize=3, label=arm)
+      if key == "answer_pass":
+        ax.plot(ks, [chance_pass(k) for k in ks], ":", color="gray", lw=1,
+                label="chance (uniform guess)")
+      ax.set_xscale("log", base=2)
+      ax.set_xlabel("k")
+      ax.set_ylabel(ylabel)
+      ax.set_ylim(0, 1.02)
+      ax.set_title(s.replace("_", " "))
+      ax.grid(alpha=0.3)
+      ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(os.path.join(path, fname), dpi=120)
   plt.close(fig)
@@ -691,10 +739,20 @@ def setup_line(preset: RLPreset, preset_name: str, wall: float) -> str:
           f"{preset.eval_problems} held-out problems; {len(preset.seeds)} RL seed(s), mean +- "
           f"std over seeds; preset `{preset_name}`, {wall / 60:.1f} min wall on "
           f"{os.cpu_count()} CPU cores (without the warm start when it was cached: its own "
-          f"time is `sft.wall_s` in results.json).")
+          f"time is `sft.wall_s` in results.json). {VERIFIED_LINE}")
+
+
+VERIFIED_LINE = ("pass@k is verified: a sample counts only when every worked step and the answer "
+                 "are right (`ArithmeticDAG.process_check`, as the difficulty paper counts); "
+                 "answer-only pass@k, which a uniform guess passes with probability 1 - 0.9^k, "
+                 "is reported beside it. GRPO's reward is the answer alone.")
 
 
 __all__ = [
+  "PASS_ROWS",
+  "VERIFIED_FLOOR",
+  "VERIFIED_LINE",
+  "VERIFY",
   "RLPreset",
   "apply_seeds",
   "arithmetic_preset",
@@ -727,6 +785,8 @@ __all__ = [
   "smooth",
   "table",
   "token_entropies",
+  "verified_eval",
+  "verified_floor",
   "write_readme",
   "write_results",
 ]

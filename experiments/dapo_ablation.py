@@ -60,7 +60,7 @@ def main(argv=None) -> str:
   res = R.run_arms(args, preset, NAME, arms, {"in_distribution": ex},
                    curve_keys=("reward_mean", "accuracy", "entropy", "response_length",
                                "ds_kept_frac", "ds_rounds"))
-  base = R.eval_pass(res["sft"]["run_dir"], preset, ex, 99)
+  base = R.verified_eval(res["sft"]["run_dir"], preset, ex, 99)
   ks = R.pass_ks(preset.eval_samples)
   k_mid = 16 if 16 in ks else ks[-1]
   summary, prev = {}, None
@@ -70,6 +70,7 @@ def main(argv=None) -> str:
     rollouts = [float(np.sum(np.asarray(r["curves"]["ds_rounds"]))) for r in runs]
     summary[arm] = {
         "pass@1": p1[:2], "pass@1_seeds": p1[2], f"pass@{k_mid}": pk[:2],
+        "answer_pass@1": R.arm_stat(runs, "in_distribution", 1, "answer_pass")[:2],
         "delta_pass@1_vs_previous": None if prev is None else p1[0] - prev,
         "greedy_after": float(np.mean([r["after"]["accuracy"] for r in runs])),
         "greedy_before": float(runs[0]["before"]["accuracy"]),
@@ -79,7 +80,9 @@ def main(argv=None) -> str:
         "wall_s": float(np.mean([r["wall_s"] for r in runs])),
     }
     prev = p1[0]
-  base_summary = {"pass@1": base["pass"][0], f"pass@{k_mid}": base["pass"][ks.index(k_mid)]}
+  # pass@k is verified (every worked step and the answer right); answer_pass@1 beside it.
+  base_summary = {"pass@1": base["pass"][0], f"pass@{k_mid}": base["pass"][ks.index(k_mid)],
+                  "answer_pass@1": base["answer_pass"][0]}
   wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset,
                          arms=res["arms"], summary=summary, wall_s=wall,
@@ -105,10 +108,8 @@ def _bars(path: str, summary: dict, n_seeds: int, base_pass1: float) -> None:
   s = [summary[a]["pass@1"][1] for a in names]
   ax.bar(range(len(names)), m, yerr=s, capsize=4, color="tab:blue", alpha=0.8)
   ax.axhline(base_pass1, color="k", ls="--", lw=1, label=f"SFT warm start {base_pass1:.2f}")
-  ax.axhline(R.chance_pass(1), color="gray", ls=":", lw=1,
-             label=f"chance (uniform guess) {R.chance_pass(1):.2f}")
   ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-  ax.set_ylabel(f"pass@1 (T=1), mean +- std over {n_seeds} seed(s)")
+  ax.set_ylabel(f"verified pass@1 (T=1)\nmean +- std over {n_seeds} seed(s)")
   ax.legend(fontsize=8)
   ax.grid(axis="y", alpha=0.3)
   fig.tight_layout()
@@ -117,8 +118,9 @@ def _bars(path: str, summary: dict, n_seeds: int, base_pass1: float) -> None:
 
 
 def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid: int) -> str:
-  """Full DAPO beats naive GRPO beyond the seed spread (partly: the per-addition steps are
-  read from the table); with the floor-effect caveat when the base is near chance."""
+  """On verified pass@1: full DAPO beats naive GRPO beyond the seed spread (partly: the
+  per-addition steps are read from the table); with the floor-effect caveat when the base's
+  verified pass@1 is under the floor."""
   early = R.early_verdict(preset_name, ns)
   if early:
     return early
@@ -127,7 +129,7 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
   noise = max(first[1], last[1], 0.01)
   steps = [(a, summary[a]["delta_pass@1_vs_previous"]) for a in names[1:]]
   helped = [a for a, d in steps if d is not None and d > noise]
-  chance = R.near_chance(base_pass1, k_mid, "the SFT base's pass@1")
+  chance = R.verified_floor(base_pass1, "the SFT base's verified pass@1")
   floor = f" Floor effect: {chance}." if chance else ""
   lift = R.no_lift(max(summary[a]["pass@1"][0] for a in names), base_pass1, noise)
   if lift:
@@ -136,9 +138,9 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
     each = (f"additions that help beyond the spread on their own: {', '.join(helped)}"
             if helped else "no single addition helps beyond the spread on its own")
     return (f"partly reproduced: the full DAPO recipe beats naive GRPO ({first[0]:.3f} -> "
-            f"{last[0]:.3f} pass@1, seed spread {noise:.3f}); {each}.{floor}")
+            f"{last[0]:.3f} verified pass@1, seed spread {noise:.3f}); {each}.{floor}")
   return (f"not reproduced at this scale: full DAPO {last[0]:.3f} vs GRPO {first[0]:.3f} "
-          f"pass@1 (seed spread {noise:.3f}). Answers here are short (no overlong "
+          f"verified pass@1 (seed spread {noise:.3f}). Answers here are short (no overlong "
           "problem), groups are small, and the run is short, so the additions that fix "
           f"long-CoT pathologies (entropy collapse, length bias, overlong noise) have "
           f"little to fix.{floor}")
@@ -146,12 +148,14 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
 
 def _readme(path, preset_name, preset, summary, base, k_mid, wall, minibatches) -> None:
   ns = len(preset.seeds)
-  rows = [["base (SFT)", f"{base['pass@1']:.3f}", "", f"{base[f'pass@{k_mid}']:.3f}", "", "",
-           ""]]
+  rows = [["base (SFT)", f"{base['pass@1']:.3f}", "", f"{base[f'pass@{k_mid}']:.3f}",
+           f"{base['answer_pass@1']:.3f}" if "answer_pass@1" in base else "-", "", "", ""]]
   for arm, s in summary.items():
     d = s["delta_pass@1_vs_previous"]
     rows.append([arm, R.pm(*s["pass@1"], ns), "" if d is None else f"{d:+.3f}",
-                 R.pm(*s[f"pass@{k_mid}"], ns), f"{s['greedy_after']:.3f}",
+                 R.pm(*s[f"pass@{k_mid}"], ns),
+                 R.pm(*s["answer_pass@1"], ns) if "answer_pass@1" in s else "-",
+                 f"{s['greedy_after']:.3f}",
                  f"{s['generation_rounds_total']:.0f}", f"{s['wall_s']:.0f}"])
   names = list(summary)
   verdict = _verdict(preset_name, ns, summary, base["pass@1"], k_mid)
@@ -168,13 +172,14 @@ cumulative (each adds one change to the row above); overlong shaping uses
 L_max = {preset.grpo.max_new_tokens}, L_cache = {max(preset.grpo.max_new_tokens // 4, 1)};
 dynamic sampling caps generation at 3 rounds per step.
 
-{R.table(["arm", "pass@1", "delta vs previous", f"pass@{k_mid}", "greedy acc",
-          "generation rounds", "wall s / run"], rows)}
+{R.table(["arm", "pass@1 (verified)", "delta vs previous", f"pass@{k_mid} (verified)",
+          "pass@1 (answer-only)", "greedy acc (answer)", "generation rounds", "wall s / run"],
+          rows)}
 
-Greedy accuracy of the SFT warm start: {summary[names[0]]["greedy_before"]:.3f}.
+Greedy answer accuracy of the SFT warm start: {summary[names[0]]["greedy_before"]:.3f}.
 {R.chance_line([1, k_mid])}
 
-![pass@1 per arm](ablation.png) ![train accuracy](train_accuracy.png)
+![verified pass@1 per arm](ablation.png) ![train accuracy](train_accuracy.png)
 ![policy entropy](entropy_curve.png)
 
 Verdict: {verdict}

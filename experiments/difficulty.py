@@ -113,22 +113,6 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
   return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 128}
 
 
-VERIFY = "process_check"  # the probe behind verified pass@k
-
-
-def evaluate(run_dir: str, preset: R.RLPreset, examples, seed: int, n: int) -> dict:
-  """Verified and answer-only pass@k of a run folder's policy on ``examples``.
-
-  ``"pass"``: verified pass@k (every step and the answer right); ``"answer_pass"``: the answer
-  alone; ``"verified_share"`` / ``"answer_share"``: the fraction of samples passing each;
-  ``"format_ok"``: the fraction with an ``<answer>`` tag."""
-  e = R.eval_pass(run_dir, preset, examples, seed, n=n, probes=(VERIFY,))
-  return {"pass": e["probe_pass"][VERIFY], "answer_pass": e["pass"], "ks": e["ks"],
-          "verified_share": e["probes"][VERIFY], "answer_share": float(np.mean(e["c"])) / e["n"],
-          "format_ok": e["format_ok"], "c": e["probe_c"][VERIFY], "answer_c": e["c"],
-          "n": e["n"]}
-
-
 def summarize(base_eval: dict, bands_out: dict, transfer: dict, ks: list[int]) -> dict:
   """Per band and per exposure: pass@1 and pass@ks[-1] before and after RL (mean, std over RL
   seeds), verified (the headline) and answer-only (``answer_`` keys)."""
@@ -176,7 +160,7 @@ def main(argv=None) -> str:
     lp, la = extra["base_lengths"]
     base_task = dataclasses.replace(tk, max_prompt_len=lp, max_answer_len=la)
   base = R.sft_checkpoint(args.workdir, preset, task=base_task, progress=progress)
-  base_eval = {b: evaluate(base["run_dir"], preset, ex, 900, n=n)
+  base_eval = {b: R.verified_eval(base["run_dir"], preset, ex, 900, n=n)
                for b, ex in band_sets.items()}
   bands_out: dict[str, list] = {}
   for b in band_task:
@@ -186,7 +170,7 @@ def main(argv=None) -> str:
                       task=band_task[b], progress=progress)
       runs.append({"seed": seed, "run_dir": rl["run_dir"], "wall_s": rl["wall_s"],
                    "curves": R.slim_metrics(rl["metrics"], ("reward_mean", "accuracy")),
-                   "eval": {bb: evaluate(rl["run_dir"], preset, ex, seed + 100, n=n)
+                   "eval": {bb: R.verified_eval(rl["run_dir"], preset, ex, seed + 100, n=n)
                             for bb, ex in band_sets.items()}})
     bands_out[b] = runs
   # Part 2: held-out template transfer.
@@ -199,14 +183,14 @@ def main(argv=None) -> str:
                      prompt=tk.max_prompt_len, answer=tk.max_answer_len)
     pre = base if e == 0 else R.sft_checkpoint(args.workdir, preset, task=pre_task,
                                                progress=progress)
-    before = evaluate(pre["run_dir"], preset, held_set, 901, n=n)
+    before = R.verified_eval(pre["run_dir"], preset, held_set, 901, n=n)
     runs = []
     for seed in preset.seeds:
       rl = R.grpo_arm(args.workdir, NAME, f"transfer_e{e}", preset, seed, pre["run_dir"],
                       task=held_task, progress=progress)
       runs.append({"seed": seed, "run_dir": rl["run_dir"],
                    "curves": R.slim_metrics(rl["metrics"], ("reward_mean", "accuracy")),
-                   "eval": evaluate(rl["run_dir"], preset, held_set, seed + 200, n=n)})
+                   "eval": R.verified_eval(rl["run_dir"], preset, held_set, seed + 200, n=n)})
     transfer[str(e)] = {"pretrain_run": pre["run_dir"], "before": before, "runs": runs}
   ks = R.pass_ks(n)
   summary = summarize(base_eval, bands_out, transfer, ks)
@@ -266,9 +250,6 @@ def _figures(path, summary, ks) -> None:
   plt.close(fig)
 
 
-FLOOR = 0.05  # verified pass@1 below this on its own band: the base barely solves anything
-
-
 def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
   """The two claims on verified pass@k, each against the seed spread (std over RL seeds, at
   least 0.01).
@@ -294,7 +275,7 @@ def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
       + "; held-out-template verified pass@1 gain per pre-training exposure " + ", ".join(
           f"{100 * float(e):g}% {gain[e]:+.3f} ({spread_1[e]:.3f})" for e in es))
   base1 = float(bands["id"]["base_pass@1"])
-  if base1 < FLOOR:
+  if base1 < R.VERIFIED_FLOOR:
     facts += (f". Floor effect: the pre-trained model gets every step right in only "
               f"{base1:.3f} of its samples on its own band, so there is little competence for "
               "RL to sharpen or extend")
@@ -355,7 +336,7 @@ RL on each band, evaluated on the same band (verified; mean +- std over RL seeds
 {R.table(["band", "k", "pre pass@1", "RL pass@1", "gain", f"pre pass@{kk}", f"RL pass@{kk}",
           "gain", "answer-only pass@1", f"answer-only pass@{kk}"], rows)}
 
-{R.chance_line([1, kk])} (answer-only; a guess never passes the verified check)
+{R.chance_line([1, kk])}
 
 Held-out template (RL on it, from pre-training with the given exposure; verified):
 

@@ -45,17 +45,20 @@ def main(argv=None) -> str:
   ex = R.problems(preset.task, preset.eval_problems)
   res = R.run_arms(args, preset, NAME, ARMS, {"in_distribution": ex})
   ent = R.token_entropies(res["sft"]["run_dir"], preset, ex, seed=7)
-  base = R.eval_pass(res["sft"]["run_dir"], preset, ex, 99)
+  base = R.verified_eval(res["sft"]["run_dir"], preset, ex, 99)
   ks = R.pass_ks(preset.eval_samples)
   kmax = ks[-1]
   k_mid = 16 if 16 in ks else kmax
+  # pass@k is verified (every worked step and the answer right); answer_pass@1 beside it.
   summary = {"base (SFT)": {"pass@1": (base["pass"][0], 0.0),
-                            f"pass@{k_mid}": (base["pass"][ks.index(k_mid)], 0.0)}}
+                            f"pass@{k_mid}": (base["pass"][ks.index(k_mid)], 0.0),
+                            "answer_pass@1": (base["answer_pass"][0], 0.0)}}
   for arm, runs in res["arms"].items():
     p1 = R.arm_stat(runs, "in_distribution", 1)
     pk = R.arm_stat(runs, "in_distribution", k_mid)
     summary[arm] = {
         "pass@1": p1[:2], "pass@1_seeds": p1[2], f"pass@{k_mid}": pk[:2],
+        "answer_pass@1": R.arm_stat(runs, "in_distribution", 1, "answer_pass")[:2],
         f"pass@{k_mid}_seeds": pk[2],
         "final_train_reward": float(np.mean([np.mean(r["curves"]["reward_mean"][-5:])
                                              for r in runs])),
@@ -105,8 +108,9 @@ def _hist(path: str, ent: np.ndarray) -> None:
 
 
 def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
-  """Top 20% matches or beats all tokens within the seed spread, and the bottom 80% is below both
-  beyond it; with the floor-effect caveat when the base is near chance."""
+  """On verified pass@1: top 20% matches or beats all tokens within the seed spread, and the
+  bottom 80% is below both beyond it; with the floor-effect caveat when the base's verified
+  pass@1 is under the floor."""
   early = R.early_verdict(preset_name, ns)
   if early:
     return early
@@ -119,7 +123,7 @@ def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
   a = top20 >= full - noise
   b = bottom < min(top20, full) - noise
   what = "reproduced" if a and b else "partly reproduced" if a or b else "not reproduced"
-  facts = (f"top-20% pass@1 {top20:.3f} vs all tokens {full:.3f} "
+  facts = (f"top-20% verified pass@1 {top20:.3f} vs all tokens {full:.3f} "
            f"({'matches or beats' if a else 'worse than'} within the seed spread "
            f"{noise:.3f}); bottom-80% {bottom:.3f} "
            f"({'hurts' if b else 'does not clearly hurt'})")
@@ -131,9 +135,9 @@ def _verdict(preset_name: str, ns: int, summary: dict, k_mid: int) -> str:
     facts += f". {lift}, so 'matches' compares arms that barely moved"
     if a and b:
       what = "reproduced in form only"
-  chance = R.near_chance(base, k_mid, "the base's pass@1")
-  if chance:
-    facts += f". Floor effect: {chance}"
+  floor = R.verified_floor(base, "the base's verified pass@1")
+  if floor:
+    facts += f". Floor effect: {floor}"
   return f"{what}: {facts}."
 
 
@@ -141,6 +145,8 @@ def _readme(path, preset_name, preset, summary, ent_stats, k_mid, wall) -> None:
   ns = len(preset.seeds)
   rows = [[arm, R.pm(*s["pass@1"], 1 if arm == "base (SFT)" else ns),
            R.pm(*s[f"pass@{k_mid}"], 1 if arm == "base (SFT)" else ns),
+           R.pm(*s["answer_pass@1"], 1 if arm == "base (SFT)" else ns)
+           if "answer_pass@1" in s else "-",
            f"{s['final_train_reward']:.3f}" if "final_train_reward" in s else "-",
            f"{s['greedy_after']:.3f}" if "greedy_after" in s else "-"]
           for arm, s in summary.items()]
@@ -154,9 +160,11 @@ AIME24 55.83 -> 63.54); the bottom 80% hurts (a severe drop); most tokens have l
 Setup: {R.setup_line(preset, preset_name, wall)} DAPO loss (clip 0.2/0.28, token-mean, no KL);
 no dynamic sampling (cost).
 
-{R.table(["arm", "pass@1", f"pass@{k_mid}", "train reward (last 5)", "greedy acc"], rows)}
+{R.table(["arm", "pass@1 (verified)", f"pass@{k_mid} (verified)", "pass@1 (answer-only)",
+          "train reward (last 5)", "greedy acc (answer)"], rows)}
 
-Greedy accuracy of the SFT warm start: {greedy_before:.3f}. {R.chance_line([1, k_mid])}
+Greedy answer accuracy of the SFT warm start: {greedy_before:.3f}.
+{R.chance_line([1, k_mid])}
 
 Token entropy of the base policy's samples ({ent_stats["num_tokens"]} tokens): median
 {ent_stats["median"]:.3f}, 80th percentile {ent_stats["p80"]:.3f}, 95th
@@ -164,7 +172,7 @@ Token entropy of the base policy's samples ({ent_stats["num_tokens"]} tokens): m
 0.1 nats.
 
 ![reward curves](reward.png) ![entropy histogram](entropy_hist.png)
-![pass@k](pass_at_k.png) ![policy entropy](entropy_curve.png)
+![pass@k: verified (top), answer-only (bottom)](pass_at_k.png) ![policy entropy](entropy_curve.png)
 
 Verdict: {verdict}
 

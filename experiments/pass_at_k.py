@@ -8,8 +8,10 @@ Setup: the base model is a supervised warm start (SFT) on arithmetic_dag (compac
 mod 10, k in the preset's in-distribution range); the RL policy is GRPO from that checkpoint.
 Both are evaluated with n samples per problem at temperature 1 and the unbiased pass@k
 estimator, for k = 1, 2, 4, ..., n, on in-distribution problems and on harder ones (more
-operations than seen in training). One base and one RL run per seed; error bars are the std
-over seeds.
+operations than seen in training). pass@k is verified (a sample counts only when every worked
+step and the answer are right; the answer alone is a 1-in-10 guess, so answer-only pass@k nears
+1 by k = 32 whatever the policy) with answer-only pass@k beside it. One base and one RL run per
+seed; error bars are the std over seeds.
 
 Run: ``python experiments/pass_at_k.py --preset cpu`` (see experiments/README.md).
 """
@@ -64,19 +66,8 @@ def main(argv=None) -> str:
                                                                 "entropy"))})
     for arm, run_dir in (("base", sft["run_dir"]), ("rl", rl["run_dir"])):
       for sname, ex in sets.items():
-        evals[arm][sname].append(R.eval_pass(run_dir, preset, ex, seed + 100, n=n))
-  ks = R.pass_ks(n)
-  summary = {}
-  for sname in sets:
-    b = np.asarray([e["pass"] for e in evals["base"][sname]])  # [S, K]
-    r = np.asarray([e["pass"] for e in evals["rl"][sname]])
-    diff = (r - b).mean(0)
-    cross = next((k for k, d in zip(ks, diff) if d <= 0), None)
-    summary[sname] = {
-        "ks": ks, "base_mean": b.mean(0), "base_std": b.std(0), "rl_mean": r.mean(0),
-        "rl_std": r.std(0), "rl_minus_base": diff,
-        "first_k_base_catches_up": cross,
-    }
+        evals[arm][sname].append(R.verified_eval(run_dir, preset, ex, seed + 100, n=n))
+  summary = summarize(evals, R.pass_ks(n))
   wall = t()  # one reading for results.json and the README
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset, arms=runs,
                          summary=summary, wall_s=wall,
@@ -87,37 +78,62 @@ def main(argv=None) -> str:
   return path
 
 
+def summarize(evals: dict[str, dict[str, list]], ks: list[int]) -> dict:
+  """Per eval set: base and RL pass@k (mean, std over seeds), RL - base and the first k where
+  the base catches up, on verified pass@k (the verdict's metric) and, under ``answer_`` keys,
+  answer-only pass@k."""
+  summary = {}
+  for sname in evals["base"]:
+    out = {"ks": ks}
+    for pre, key in (("", "pass"), ("answer_", "answer_pass")):
+      b = np.asarray([e[key] for e in evals["base"][sname]])  # [S, K]
+      r = np.asarray([e[key] for e in evals["rl"][sname]])
+      diff = (r - b).mean(0)
+      out |= {f"{pre}base_mean": b.mean(0), f"{pre}base_std": b.std(0),
+              f"{pre}rl_mean": r.mean(0), f"{pre}rl_std": r.std(0),
+              f"{pre}rl_minus_base": diff,
+              f"{pre}first_k_base_catches_up": next((k for k, d in zip(ks, diff) if d <= 0),
+                                                    None)}
+    summary[sname] = out
+  return summary
+
+
 def _figure(path: str, summary: dict) -> None:
   plt = C.plt()
-  fig, axes = plt.subplots(1, len(summary), figsize=(5 * len(summary), 3.8), squeeze=False)
-  for ax, (sname, s) in zip(axes[0], summary.items()):
-    for arm, label in (("base", "base (SFT)"), ("rl", "RL (GRPO)")):
-      ax.errorbar(s["ks"], s[f"{arm}_mean"], yerr=s[f"{arm}_std"], marker="o", capsize=3,
-                  label=label)
-    ax.plot(s["ks"], [R.chance_pass(k) for k in s["ks"]], "k--", lw=1,
-            label="chance (uniform guess)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("k")
-    ax.set_ylabel("pass@k")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(sname.replace("_", " "))
-    ax.grid(alpha=0.3)
-    ax.legend()
+  fig, axes = plt.subplots(len(R.PASS_ROWS), len(summary),
+                           figsize=(5 * len(summary), 3.6 * len(R.PASS_ROWS)), squeeze=False)
+  for row, (key, ylabel) in zip(axes, R.PASS_ROWS):
+    pre = "" if key == "pass" else "answer_"
+    for ax, (sname, s) in zip(row, summary.items()):
+      for arm, label in (("base", "base (SFT)"), ("rl", "RL (GRPO)")):
+        ax.errorbar(s["ks"], s[f"{pre}{arm}_mean"], yerr=s[f"{pre}{arm}_std"], marker="o",
+                    capsize=3, label=label)
+      if pre:
+        ax.plot(s["ks"], [R.chance_pass(k) for k in s["ks"]], "k--", lw=1,
+                label="chance (uniform guess)")
+      ax.set_xscale("log", base=2)
+      ax.set_xlabel("k")
+      ax.set_ylabel(ylabel)
+      ax.set_ylim(0, 1.02)
+      ax.set_title(sname.replace("_", " "))
+      ax.grid(alpha=0.3)
+      ax.legend()
   fig.tight_layout()
   fig.savefig(os.path.join(path, "pass_at_k.png"), dpi=120)
   plt.close(fig)
 
 
 def _verdict(preset_name: str, seeds: int, idd: dict) -> str:
-  """In distribution: RL ahead at k=1 beyond the seed spread (the larger std of the two arms at
-  that k, at least 0.01), and the base ahead of RL beyond the spread at some k > 1 (or level
-  with it at the largest k: both can saturate at 1.0 there)."""
+  """On verified pass@k in distribution: RL ahead at k=1 beyond the seed spread (the larger std
+  of the two arms at that k, at least 0.01), and the base ahead of RL beyond the spread at some
+  k > 1 (or level with it at the largest k: both can saturate at 1.0 there)."""
   if preset_name == "smoke":
     return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
   ks, diff = idd["ks"], np.asarray(idd["rl_minus_base"], float)
   spread = np.maximum(np.maximum(np.asarray(idd["base_std"], float),
                                  np.asarray(idd["rl_std"], float)), 0.01)
-  facts = (f"RL - base {diff[0]:+.3f} at k=1 and {diff[-1]:+.3f} at k={ks[-1]} in distribution "
+  facts = (f"verified RL - base {diff[0]:+.3f} at k=1 and {diff[-1]:+.3f} at k={ks[-1]} in "
+           "distribution "
            f"(seed spread {spread[0]:.3f} / {spread[-1]:.3f})")
   catch = idd["first_k_base_catches_up"]
   if catch is not None:
@@ -125,16 +141,14 @@ def _verdict(preset_name: str, seeds: int, idd: dict) -> str:
   worst = int(np.argmin(diff))
   if worst > 0 and diff[worst] < 0:
     facts += (f"; the base leads most at k={ks[worst]}: {-diff[worst]:.3f} (seed spread "
-              f"{spread[worst]:.3f}; a uniform guess has pass@{ks[worst]} "
-              f"{R.chance_pass(ks[worst]):.3f})")
+              f"{spread[worst]:.3f})")
   if seeds == 1:
     return f"inconclusive (one seed, no error bars): {facts}."
   base_1 = idd.get("base_mean", [None])[0]
-  chance = "" if base_1 is None else R.near_chance(base_1, ks[-1], "the base's pass@1")
-  near_chance = bool(chance)
-  if near_chance:
-    facts += (f". Caveat: {chance}, so its lead at large k is the diversity of near-random "
-              "answers, not reasoning that RL lost")
+  floor = "" if base_1 is None else R.verified_floor(base_1, "the base's verified pass@1")
+  if floor:
+    facts += (f". Caveat: {floor}, so both curves rest on a handful of fully right samples "
+              "per problem")
   small_win = diff[0] > spread[0]
   passes = bool(np.any(diff[1:] < -spread[1:]))
   base_large = passes or diff[-1] < spread[-1]  # ahead somewhere, or level at the largest k
@@ -146,7 +160,7 @@ def _verdict(preset_name: str, seeds: int, idd: dict) -> str:
             f"this set cannot show the base passing RL ({facts}).")
   if small_win and base_large:
     how = "passes RL beyond the spread" if passes else "is level with RL at the largest k"
-    what = "reproduced in form only, near chance" if near_chance else "reproduced"
+    what = "reproduced in form only, at the floor" if floor else "reproduced"
     return f"{what}: RL leads at k=1 beyond the seed spread and the base {how} ({facts})."
   if small_win:
     return f"partly: RL leads at k=1 but still leads at the largest k ({facts})."
@@ -163,14 +177,23 @@ def _readme(path, preset_name, preset, extra, summary, wall) -> None:
     for i, k in enumerate(s["ks"]):
       rows.append([sname, k, f"{s['base_mean'][i]:.3f} +- {s['base_std'][i]:.3f}",
                    f"{s['rl_mean'][i]:.3f} +- {s['rl_std'][i]:.3f}",
-                   f"{s['rl_minus_base'][i]:+.3f}"])
+                   f"{s['rl_minus_base'][i]:+.3f}",
+                   f"{s['answer_base_mean'][i]:.3f}", f"{s['answer_rl_mean'][i]:.3f}",
+                   f"{s['answer_rl_minus_base'][i]:+.3f}"])
   hard = summary["harder"]
   below = all(max(b, r) < R.chance_pass(k) for k, b, r in
-              zip(hard["ks"], hard["base_mean"], hard["rl_mean"]))
-  hard_note = (" Both policies are below the chance level at every k there: these problems are "
-               "beyond the model's competence and it answers them confidently wrong."
-               if below else "")
-  verdict = _verdict(preset_name, seeds, summary["in_distribution"])
+              zip(hard["ks"], hard["answer_base_mean"], hard["answer_rl_mean"]))
+  hard_note = (" Both policies' answer-only pass@k is below the chance level at every k there: "
+               "these problems are beyond the model's competence and it answers them "
+               "confidently wrong." if below else "")
+  if max(max(hard["base_mean"]), max(hard["rl_mean"])) == 0:
+    hard_line = ("Harder set: neither policy gets a single sample fully right (verified pass@k "
+                 "0 at every k).")
+  else:
+    hard_line = (f"Harder set (verified): RL - base at k=1 is {hard['rl_minus_base'][0]:+.3f}, "
+                 f"at k={hard['ks'][-1]} it is {hard['rl_minus_base'][-1]:+.3f}.")
+  idd = summary["in_distribution"]
+  verdict = _verdict(preset_name, seeds, idd)
   text = f"""# Does RL widen the base model's reach? pass@k of base vs RL (arXiv 2504.13837)
 
 Claim (paper): RL wins at small k, the base model catches up and passes it at k in the tens to
@@ -186,14 +209,16 @@ n = {extra["n"]} samples per problem at T = {preset.eval_temperature} on
 {preset.eval_problems} problems per set; {seeds} seed(s), mean +- std over seeds;
 preset `{preset_name}` ({wall / 60:.1f} min wall on {C.machine_info()["cpu_count"]} CPU cores,
 without the warm start when it was cached: its own time is `arms.base[].wall_s` in
-results.json).
+results.json). {R.VERIFIED_LINE}
 
-{R.table(["set", "k", "base pass@k", "RL pass@k", "RL - base"], rows)}
+{R.table(["set", "k", "base pass@k (verified)", "RL pass@k (verified)", "RL - base",
+          "base answer-only", "RL answer-only", "RL - base (answer-only)"], rows)}
 
-![pass@k](pass_at_k.png)
+![pass@k: verified (top), answer-only (bottom)](pass_at_k.png)
 
-Harder set: RL - base at k=1 is {hard["rl_minus_base"][0]:+.3f}, at k={hard["ks"][-1]} it is
-{hard["rl_minus_base"][-1]:+.3f}. {R.chance_line([1, 8, 32])}{hard_note}
+Answer-only, in distribution: RL - base {idd["answer_rl_minus_base"][0]:+.3f} at k=1, the base
+mean catches up at k={idd["answer_first_k_base_catches_up"]}. {hard_line}
+{R.chance_line([1, 8, 32])}{hard_note}
 
 Verdict: {verdict}
 

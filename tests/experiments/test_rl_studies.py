@@ -194,6 +194,48 @@ def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
   noise = ea._verdict("cpu", 2, [1, 8], summary(0.0, 0.03, 0.05), names)
   assert noise.startswith("not reproduced") and "grows with k" in noise
   assert ea._verdict("cpu", 1, [1, 8], summary(0.0, 0.1, 0.0), names).startswith("inconclusive")
+  floor = "Floor effect: the SFT base's verified pass@1 in distribution (0.000) is under 0.05"
+  assert floor in noise
+
+
+def test_entropy_advantage_summary_reads_verified_and_keeps_answer_only_beside_it():
+  ea = importlib.import_module("entropy_advantage")
+  names = list(ea.ARMS)
+
+  def ev(verified, answer):
+    return {"eval": {"in_distribution": {"pass": verified, "answer_pass": answer}}}
+
+  arms = {names[0]: [ev([0.1, 0.2], [0.3, 0.9]), ev([0.3, 0.4], [0.3, 0.9])],
+          names[1]: [ev([0.2, 0.5], [0.4, 0.8]), ev([0.2, 0.5], [0.4, 0.8])]}
+  base = {"in_distribution": {"pass": [0.1, 0.3], "answer_pass": [0.3, 1.0]}}
+  s = ea.summarize(arms, base)["in_distribution"]
+  np.testing.assert_allclose(s[names[0]]["mean"], [0.2, 0.3])
+  np.testing.assert_allclose(s[names[0]]["std"], [0.1, 0.1])
+  np.testing.assert_allclose(s["gain"], [0.0, 0.2])
+  np.testing.assert_allclose(s["answer_gain"], [0.1, -0.1])
+  np.testing.assert_allclose(s["base"], [0.1, 0.3])
+  np.testing.assert_allclose(s["answer_base"], [0.3, 1.0])
+
+
+def test_verified_eval_headlines_the_verified_curve(monkeypatch):
+  R = importlib.import_module("_rl")
+  raw = {"n": 4, "c": [4, 2], "ks": [1, 2, 4], "pass": [0.75, 0.9, 1.0], "format_ok": 1.0,
+         "reward_mean": 0.75, "probes": {R.VERIFY: 0.25}, "probe_c": {R.VERIFY: [2, 0]},
+         "probe_pass": {R.VERIFY: [0.25, 0.4, 0.5]}}
+  seen = {}
+
+  def fake_eval_pass(run_dir, preset, examples, seed, *, n=None, probes=()):
+    seen["probes"] = probes
+    return raw
+
+  monkeypatch.setattr(R, "eval_pass", fake_eval_pass)
+  e = R.verified_eval("run", None, [], 0, n=4)
+  assert seen["probes"] == (R.VERIFY,)
+  assert e["pass"] == [0.25, 0.4, 0.5] and e["answer_pass"] == [0.75, 0.9, 1.0]
+  assert e["c"] == [2, 0] and e["answer_c"] == [4, 2]
+  assert e["verified_share"] == 0.25 and e["answer_share"] == 0.75
+  assert R.verified_floor(0.04, "x").startswith("x (0.040) is under 0.05")
+  assert R.verified_floor(0.05, "x") == ""
 
 
 def _difficulty_summary(edge_gain, id_gain, hard_gain, transfer_gains, std=0.02, base=0.6):
@@ -261,10 +303,10 @@ def test_verified_counts_need_every_step_not_just_the_answer(monkeypatch):
   monkeypatch.setattr(E, "sample_completions",
                       lambda *a, **k: [[g, q] for g, q in zip(gold, guess)])
   out = R.sample_counts(None, task, None, ex, n=2, temperature=1.0, max_prompt_len=8,
-                        max_new_tokens=8, batch=4, seed=0, probes={d.VERIFY: task.process_check})
+                        max_new_tokens=8, batch=4, seed=0, probes={R.VERIFY: task.process_check})
   assert out["c"] == [2, 2, 2]  # answer-only: the guess counts
-  assert out["probe_c"][d.VERIFY] == [1, 1, 1]  # verified: only the worked solution
-  assert out["probes"][d.VERIFY] == 0.5
+  assert out["probe_c"][R.VERIFY] == [1, 1, 1]  # verified: only the worked solution
+  assert out["probes"][R.VERIFY] == 0.5
 
 
 def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
@@ -284,11 +326,11 @@ def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
   assert pk._verdict("cpu", 2, idd(0.1, 0.1)).startswith("partly")
   assert pk._verdict("cpu", 2, idd(0.01, -0.1)).startswith("not reproduced: RL does not lead")
   assert pk._verdict("cpu", 1, idd(0.1, -0.1)).startswith("inconclusive (one seed")
-  near_chance = {**idd(0.1, -0.1), "base_mean": [0.12, 0.9, 1.0]}
-  v = pk._verdict("cpu", 2, near_chance)
-  assert v.startswith("reproduced in form only, near chance: RL leads at k=1")
-  assert "Caveat: the base's pass@1 (0.120) is within 2x of a uniform guess" in v
-  assert "Caveat" not in pk._verdict("cpu", 2, {**idd(0.1, -0.1), "base_mean": [0.5, 0.9, 1]})
+  at_floor = {**idd(0.1, -0.1), "base_mean": [0.03, 0.9, 1.0]}
+  v = pk._verdict("cpu", 2, at_floor)
+  assert v.startswith("reproduced in form only, at the floor: RL leads at k=1")
+  assert "Caveat: the base's verified pass@1 (0.030) is under 0.05" in v
+  assert "Caveat" not in pk._verdict("cpu", 2, {**idd(0.1, -0.1), "base_mean": [0.12, 0.9, 1]})
   # Level only because both saturate at 1.0: the claim's second half cannot show.
   ceiling = pk._verdict("cpu", 2, {**idd(0.1, 0.0, diff_mid=-0.005), "base_mean": [0.5, 0.98, 1.0],
                                    "rl_mean": [0.6, 0.975, 1.0]})
@@ -296,11 +338,29 @@ def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
                             "up only at the ceiling (both >= 0.99 at k=256)")
 
 
+def test_pass_at_k_summary_reads_verified_and_keeps_answer_only_beside_it():
+  pk = importlib.import_module("pass_at_k")
+
+  def ev(verified, answer):
+    return {"pass": verified, "answer_pass": answer}
+
+  evals = {"base": {"in_distribution": [ev([0.1, 0.4], [0.3, 0.9]), ev([0.1, 0.6], [0.3, 0.9])]},
+           "rl": {"in_distribution": [ev([0.3, 0.4], [0.5, 0.8]), ev([0.3, 0.4], [0.5, 0.8])]}}
+  s = pk.summarize(evals, [1, 2])["in_distribution"]
+  np.testing.assert_allclose(s["base_mean"], [0.1, 0.5])
+  np.testing.assert_allclose(s["base_std"], [0.0, 0.1])
+  np.testing.assert_allclose(s["rl_minus_base"], [0.2, -0.1])
+  assert s["first_k_base_catches_up"] == 2
+  np.testing.assert_allclose(s["answer_rl_minus_base"], [0.2, -0.1])
+  np.testing.assert_allclose(s["answer_base_mean"], [0.3, 0.9])
+
+
 def test_chance_line_and_near_chance():
   import _rl as R
 
-  assert R.chance_line([1, 32]) == ("Chance level (a well-formed uniform guess among the 10 "
-                                    "residues): pass@1 0.100, pass@32 0.966.")
+  assert R.chance_line([1, 32]) == ("Chance level of answer-only pass@k (a well-formed uniform "
+                                    "guess among the 10 residues): pass@1 0.100, pass@32 0.966; "
+                                    "a guess never passes the verified check.")
   assert R.near_chance(0.5, 16, "x") == ""
   assert R.near_chance(0.15, 16, "the base").startswith("the base (0.150) is within 2x")
 
@@ -316,14 +376,15 @@ def test_entropy_minority_verdict_reads_the_seed_spread_and_the_floor():
             "bottom 80%": {"pass@1": (bottom, std)}}
 
   both = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4), 16)
-  assert both.startswith("reproduced: top-20% pass@1 0.600") and "Floor" not in both
+  assert both.startswith("reproduced: top-20% verified pass@1 0.600") and "Floor" not in both
   assert "No arm lifts" not in both
   still = em._verdict("cpu", 2, summary(0.505, 0.51, 0.45), 16)  # RL barely moved from 0.5
   assert still.startswith("reproduced in form only") and "No arm lifts pass@1" in still
   assert em._verdict("cpu", 2, summary(0.6, 0.6, 0.59), 16).startswith("partly reproduced")
   assert em._verdict("cpu", 2, summary(0.4, 0.6, 0.6), 16).startswith("not reproduced")
-  floor = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4, base=0.12), 16)
-  assert "Floor effect: the base's pass@1 (0.120) is within 2x" in floor
+  floor = em._verdict("cpu", 2, summary(0.6, 0.6, 0.4, base=0.03), 16)
+  assert "Floor effect: the base's verified pass@1 (0.030) is under 0.05" in floor
+  assert "Floor" not in em._verdict("cpu", 2, summary(0.6, 0.6, 0.4, base=0.12), 16)
   assert em._verdict("cpu", 1, summary(0.6, 0.6, 0.4), 16).startswith("inconclusive")
 
 
@@ -344,8 +405,9 @@ def test_dapo_ablation_verdict_names_the_additions_that_help():
   assert "No arm lifts pass@1" not in v
   near_base = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.495, 16)
   assert "No arm lifts pass@1 beyond the seed spread above the SFT base (0.495;" in near_base
-  flat = da._verdict("cpu", 2, summary([0.4, 0.41, 0.4, 0.41, 0.41]), 0.15, 16)
-  assert flat.startswith("not reproduced") and "Floor effect: the SFT base's pass@1 (0.150)" in flat
+  flat = da._verdict("cpu", 2, summary([0.4, 0.41, 0.4, 0.41, 0.41]), 0.04, 16)
+  assert flat.startswith("not reproduced")
+  assert "Floor effect: the SFT base's verified pass@1 (0.040) is under 0.05" in flat
   assert da._verdict("cpu", 1, summary([0.4] * 5), 0.5, 16).startswith("inconclusive")
 
 
