@@ -132,7 +132,11 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
   chance = R.verified_floor(base_pass1, "the SFT base's verified pass@1")
   floor = f" Floor effect: {chance}." if chance else ""
   lift = R.no_lift(max(summary[a]["pass@1"][0] for a in names), base_pass1, noise)
-  if lift:
+  if lift and first[0] < base_pass1 - noise:
+    floor = (f" {lift}: naive GRPO lowers verified pass@1 ({base_pass1:.3f} -> {first[0]:.3f}) "
+             "and what the additions gain over it wins back that drop, not more than the seed "
+             f"spread beyond the base.{floor}")
+  elif lift:
     floor = f" {lift}: these short runs barely move the policy.{floor}"
   if last[0] > first[0] + noise:
     each = (f"additions that help beyond the spread on their own: {', '.join(helped)}"

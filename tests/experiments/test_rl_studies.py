@@ -405,6 +405,10 @@ def test_dapo_ablation_verdict_names_the_additions_that_help():
   assert "No arm lifts pass@1" not in v
   near_base = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.495, 16)
   assert "No arm lifts pass@1 beyond the seed spread above the SFT base (0.495;" in near_base
+  assert "naive GRPO lowers verified pass@1 (0.495 -> 0.400) and what the additions gain" \
+      in near_base
+  still = da._verdict("cpu", 2, summary([0.49, 0.49, 0.49, 0.49, 0.5]), 0.495, 16)
+  assert "these short runs barely move the policy" in still
   flat = da._verdict("cpu", 2, summary([0.4, 0.41, 0.4, 0.41, 0.41]), 0.04, 16)
   assert flat.startswith("not reproduced")
   assert "Floor effect: the SFT base's verified pass@1 (0.040) is under 0.05" in flat
