@@ -712,19 +712,25 @@ def plot_pass(path: str, arms: dict[str, list[dict[str, Any]]], set_names: Seque
         ks = runs[0]["eval"][s]["ks"]
         vals = np.asarray([r["eval"][s][key] for r in runs])
         ax.errorbar(ks, vals.mean(0), yerr=vals.std(0), marker="o", capsize=3, label=arm)
-      if key == "answer_pass":
-        ax.plot(ks, [chance_pass(k) for k in ks], ":", color="gray", lw=1,
-                label="chance (uniform guess)")
-      ax.set_xscale("log", base=2)
-      ax.set_xlabel("k")
-      ax.set_ylabel(ylabel)
-      ax.set_ylim(0, 1.02)
-      ax.set_title(s.replace("_", " "))
-      ax.grid(alpha=0.3)
-      ax.legend(fontsize=8)
+      pass_axis(ax, ks, s, ylabel, chance=key == "answer_pass")
   fig.tight_layout()
   fig.savefig(os.path.join(path, fname), dpi=120)
   plt.close(fig)
+
+
+def pass_axis(ax, ks: Sequence[int], set_name: str, ylabel: str, *, chance: bool) -> None:
+  """One pass@k-vs-k panel's axes (log2 k, [0, 1], title, grid, legend), with the chance
+  level of a uniform guess (:func:`chance_pass`) where ``chance`` (answer-only panels)."""
+  if chance:
+    ax.plot(ks, [chance_pass(k) for k in ks], ":", color="gray", lw=1,
+            label="chance (uniform guess)")
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("k")
+  ax.set_ylabel(ylabel)
+  ax.set_ylim(0, 1.02)
+  ax.set_title(set_name.replace("_", " "))
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
 
 
 def setup_line(preset: RLPreset, preset_name: str, wall: float) -> str:
@@ -769,6 +775,7 @@ __all__ = [
   "near_chance",
   "no_lift",
   "parser",
+  "pass_axis",
   "pass_curve",
   "pass_ks",
   "plot_curves",

@@ -108,16 +108,7 @@ def _figure(path: str, summary: dict) -> None:
       for arm, label in (("base", "base (SFT)"), ("rl", "RL (GRPO)")):
         ax.errorbar(s["ks"], s[f"{pre}{arm}_mean"], yerr=s[f"{pre}{arm}_std"], marker="o",
                     capsize=3, label=label)
-      if pre:
-        ax.plot(s["ks"], [R.chance_pass(k) for k in s["ks"]], "k--", lw=1,
-                label="chance (uniform guess)")
-      ax.set_xscale("log", base=2)
-      ax.set_xlabel("k")
-      ax.set_ylabel(ylabel)
-      ax.set_ylim(0, 1.02)
-      ax.set_title(sname.replace("_", " "))
-      ax.grid(alpha=0.3)
-      ax.legend()
+      R.pass_axis(ax, s["ks"], sname, ylabel, chance=bool(pre))
   fig.tight_layout()
   fig.savefig(os.path.join(path, "pass_at_k.png"), dpi=120)
   plt.close(fig)
