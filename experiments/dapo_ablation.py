@@ -153,12 +153,12 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
 def _readme(path, preset_name, preset, summary, base, k_mid, wall, minibatches) -> None:
   ns = len(preset.seeds)
   rows = [["base (SFT)", f"{base['pass@1']:.3f}", "", f"{base[f'pass@{k_mid}']:.3f}",
-           f"{base['answer_pass@1']:.3f}" if "answer_pass@1" in base else "-", "", "", ""]]
+           f"{base['answer_pass@1']:.3f}", "", "", ""]]
   for arm, s in summary.items():
     d = s["delta_pass@1_vs_previous"]
     rows.append([arm, R.pm(*s["pass@1"], ns), "" if d is None else f"{d:+.3f}",
                  R.pm(*s[f"pass@{k_mid}"], ns),
-                 R.pm(*s["answer_pass@1"], ns) if "answer_pass@1" in s else "-",
+                 R.pm(*s["answer_pass@1"], ns),
                  f"{s['greedy_after']:.3f}",
                  f"{s['generation_rounds_total']:.0f}", f"{s['wall_s']:.0f}"])
   names = list(summary)

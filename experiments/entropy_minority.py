@@ -145,8 +145,7 @@ def _readme(path, preset_name, preset, summary, ent_stats, k_mid, wall) -> None:
   ns = len(preset.seeds)
   rows = [[arm, R.pm(*s["pass@1"], 1 if arm == "base (SFT)" else ns),
            R.pm(*s[f"pass@{k_mid}"], 1 if arm == "base (SFT)" else ns),
-           R.pm(*s["answer_pass@1"], 1 if arm == "base (SFT)" else ns)
-           if "answer_pass@1" in s else "-",
+           R.pm(*s["answer_pass@1"], 1 if arm == "base (SFT)" else ns),
            f"{s['final_train_reward']:.3f}" if "final_train_reward" in s else "-",
            f"{s['greedy_after']:.3f}" if "greedy_after" in s else "-"]
           for arm, s in summary.items()]
