@@ -128,14 +128,6 @@ def chance_line(ks: Sequence[int]) -> str:
           + "; a guess never passes the verified check.")
 
 
-def near_chance(pass1: float, k: int, who: str) -> str:
-  """The floor-effect sentence when ``pass1`` is within 2x of chance, else ``""``."""
-  if pass1 >= 2 * chance_pass(1):
-    return ""
-  return (f"{who} ({pass1:.3f}) is within 2x of a uniform guess among the {ANSWER_VALUES} "
-          f"residues ({chance_pass(1):.3f}; pass@{k} {chance_pass(k):.3f})")
-
-
 def early_verdict(preset_name: str, n_seeds: int, what: str = "table") -> str:
   """The verdict before any claim is read: the smoke preset's, or one seed's (no spread to read
   a difference against); ``""`` when the claims can be read."""
@@ -772,7 +764,6 @@ __all__ = [
   "eval_pass",
   "grpo_arm",
   "load_policy",
-  "near_chance",
   "no_lift",
   "parser",
   "pass_axis",

@@ -355,14 +355,12 @@ def test_pass_at_k_summary_reads_verified_and_keeps_answer_only_beside_it():
   np.testing.assert_allclose(s["answer_base_mean"], [0.3, 0.9])
 
 
-def test_chance_line_and_near_chance():
+def test_chance_line():
   import _rl as R
 
   assert R.chance_line([1, 32]) == ("Chance level of answer-only pass@k (a well-formed uniform "
                                     "guess among the 10 residues): pass@1 0.100, pass@32 0.966; "
                                     "a guess never passes the verified check.")
-  assert R.near_chance(0.5, 16, "x") == ""
-  assert R.near_chance(0.15, 16, "the base").startswith("the base (0.150) is within 2x")
 
 
 def test_entropy_minority_verdict_reads_the_seed_spread_and_the_floor():
