@@ -96,6 +96,12 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         grpo=GRPOConfig(steps=40, prompts_per_step=8, group_size=16, max_new_tokens=128,
                         dynamic_sampling=True, max_sampling_rounds=2),
         seeds=(0, 1), eval_problems=32, eval_samples=32, eval_batch=8, max_new_tokens=128)
+    # This 2 x 64 base computes values but copies the operands' names wrong (verified pass@1
+    # 0.024 on its band; 0.007 after 9000 steps). A 2026-11-27 pilot of the 0%-exposure
+    # pre-training with 4 layers x 64 (mlp 256), 6000 steps, lr 5e-3 reached verified pass@1
+    # 0.371 / pass@32 0.812 on the ID band but still 0 on the edge band (k = 4-5: no
+    # extrapolation past the trained number of steps), so the paper's edge needs a deeper base
+    # *and* an edge it has seen a little of; at ~4x the cost per pre-training it was not run.
     # The 0%-exposure base sees compact k <= 3 only (prompts <= 47 chars, solutions <= 55 with
     # EOS): padded to 52 + 64 instead of the symbolic template's 96 + 128, the same training
     # at half the sequence length (a longer example would be an error, not a truncation).
