@@ -137,6 +137,12 @@ def test_lr_grid_expands_every_variant_and_the_verdict_compares_each_norm_at_its
   assert [r["label"] for r in M._best_per_variant(runs)] == ["rmsnorm @ lr 0.001",
                                                              "dyt 0.5 @ lr 0.01"]
   assert M._lr_note(runs[:1] + runs[2:3], 1e-3) == ""  # one lr: no note
+  # A diverged arm (NaN on one seed) is never the best one, and the verdict names it.
+  blown = run("dyt 0.5 @ lr 0.1", "dyt", 1e-1, [0.5, float("nan")])
+  v, why = M.verdict([*runs, blown], shared_lr=1e-3)
+  assert v == "reproduced (DyT better)" and "(dyt 0.5 @ lr 0.01) ends 0.180" in why
+  assert "Diverged (a non-finite final loss on some seed): dyt 0.5 @ lr 0.1." in why
+  assert "the final loss spans 0.910 to 1.310" in why
 
 
 def test_dyt_lrs_give_the_dyt_arms_their_own_grid_and_edges_are_read_per_norm():
