@@ -102,6 +102,9 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
     # 0.371 / pass@32 0.812 on the ID band but still 0 on the edge band (k = 4-5: no
     # extrapolation past the trained number of steps), so the paper's edge needs a deeper base
     # *and* an edge it has seen a little of; at ~4x the cost per pre-training it was not run.
+    # A second pilot (same 4 x 64 recipe, 2% of the pre-training problems at k = 4-5, padded
+    # to 64 + 80) still had verified pass@1 and pass@32 0.000 at the edge (ID 0.179 / 0.625):
+    # a small share of edge problems does not make the edge partly solvable in 6000 steps.
     # The 0%-exposure base sees compact k <= 3 only (prompts <= 47 chars, solutions <= 55 with
     # EOS): padded to 52 + 64 instead of the symbolic template's 96 + 128, the same training
     # at half the sequence length (a longer example would be an error, not a truncation).
