@@ -104,9 +104,10 @@ CPU_MODEL = ModelSpec(d_model=64, num_layers=2, num_heads=4, num_kv_heads=4, mlp
 # and swe_rl use it.
 TUNED_RL_OPTIM = OptimConfig(learning_rate=2e-4, warmup_steps=5, schedule="constant")
 # The shared arithmetic cpu preset's RL optimizer, chosen on its 3000-step warm start (one seed,
-# 64 held-out problems x 16 samples; base pass@1 0.360, pass@16 0.938): lr 1e-3 x 30 steps
-# lowered pass@1 (-0.016 +- 0.048 over two seeds); 1e-4 / 2e-4 x 60 steps with groups of 16
-# gained +0.015 / +0.013; 5e-4 x 60 steps of 16 x 8 gained +0.028 (pass@16 -0.047) in 69 s.
+# 64 held-out problems x 16 samples, answer-only pass@k, before the studies read verified
+# pass@k; base pass@1 0.360, pass@16 0.938): lr 1e-3 x 30 steps lowered pass@1 (-0.016 +- 0.048
+# over two seeds); 1e-4 / 2e-4 x 60 steps with groups of 16 gained +0.015 / +0.013; 5e-4 x 60
+# steps of 16 x 8 gained +0.028 (pass@16 -0.047) in 69 s.
 SHARED_RL_OPTIM = OptimConfig(learning_rate=5e-4, warmup_steps=5, schedule="constant")
 
 # arithmetic_dag's answers are residues mod 10 (its default modulus): a well-formed uniform guess
