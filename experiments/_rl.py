@@ -185,7 +185,7 @@ def arithmetic_preset(name: str) -> RLPreset:
         optim=SHARED_RL_OPTIM,
         grpo=GRPOConfig(steps=60, prompts_per_step=16, group_size=8, max_new_tokens=64),
         ppo=PPOConfig(steps=60, prompts_per_step=64, max_new_tokens=64),
-        seeds=(0, 1), eval_problems=64, eval_samples=16, eval_batch=16, max_new_tokens=64)
+        seeds=(0, 1, 2), eval_problems=64, eval_samples=16, eval_batch=16, max_new_tokens=64)
   if name in ("gpu", "tpu"):
     return RLPreset(
         model=GPU_MODEL, task=arithmetic_task("1,4", num_eval=256, max_prompt_len=96,

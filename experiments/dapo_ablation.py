@@ -119,8 +119,8 @@ def _bars(path: str, summary: dict, n_seeds: int, base_pass1: float) -> None:
 
 def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid: int) -> str:
   """On verified pass@1: full DAPO beats naive GRPO beyond the seed spread (partly: the
-  per-addition steps are read from the table); with the floor-effect caveat when the base's
-  verified pass@1 is under the floor."""
+  per-addition steps are read from the table; a win under twice the spread is called
+  marginal); with the floor-effect caveat when the base's verified pass@1 is under the floor."""
   early = R.early_verdict(preset_name, ns)
   if early:
     return early
@@ -141,8 +141,10 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
   if last[0] > first[0] + noise:
     each = (f"additions that help beyond the spread on their own: {', '.join(helped)}"
             if helped else "no single addition helps beyond the spread on its own")
+    margin = (", by less than twice the spread: marginal" if last[0] - first[0] < 2 * noise
+              else "")
     return (f"partly reproduced: the full DAPO recipe beats naive GRPO ({first[0]:.3f} -> "
-            f"{last[0]:.3f} verified pass@1, seed spread {noise:.3f}); {each}.{floor}")
+            f"{last[0]:.3f} verified pass@1, seed spread {noise:.3f}{margin}); {each}.{floor}")
   return (f"not reproduced at this scale: full DAPO {last[0]:.3f} vs GRPO {first[0]:.3f} "
           f"verified pass@1 (seed spread {noise:.3f}). Answers here are short (no overlong "
           "problem), groups are small, and the run is short, so the additions that fix "

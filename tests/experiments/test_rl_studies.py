@@ -326,6 +326,9 @@ def test_pass_at_k_verdict_needs_both_ends_beyond_the_seed_spread():
   assert pk._verdict("cpu", 2, idd(0.1, 0.1)).startswith("partly")
   assert pk._verdict("cpu", 2, idd(0.01, -0.1)).startswith("not reproduced: RL does not lead")
   assert pk._verdict("cpu", 1, idd(0.1, -0.1)).startswith("inconclusive (one seed")
+  # A k=1 lead under twice the spread is reported as marginal.
+  assert pk._verdict("cpu", 3, idd(0.03, -0.1)).startswith(
+      "reproduced, the small-k half marginally: RL leads at k=1 by less than twice the seed spread")
   at_floor = {**idd(0.1, -0.1), "base_mean": [0.03, 0.9, 1.0]}
   v = pk._verdict("cpu", 2, at_floor)
   assert v.startswith("reproduced in form only, at the floor: RL leads at k=1")
@@ -400,7 +403,10 @@ def test_dapo_ablation_verdict_names_the_additions_that_help():
   v = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.3, 16)
   assert v.startswith("partly reproduced: the full DAPO recipe beats naive GRPO (0.400 -> 0.500")
   assert "on their own: +dynamic sampling." in v and "Floor" not in v
-  assert "No arm lifts pass@1" not in v
+  assert "No arm lifts pass@1" not in v and "marginal" not in v
+  marginal = da._verdict("cpu", 3, summary([0.4, 0.41, 0.42, 0.42, 0.43]), 0.3, 16)
+  assert "(0.400 -> 0.430 verified pass@1, seed spread 0.020, by less than twice the spread: " \
+      "marginal)" in marginal
   near_base = da._verdict("cpu", 2, summary([0.4, 0.41, 0.42, 0.42, 0.5]), 0.495, 16)
   assert "No arm lifts pass@1 beyond the seed spread above the SFT base (0.495;" in near_base
   assert "naive GRPO lowers verified pass@1 (0.495 -> 0.400) and what the additions gain" \
