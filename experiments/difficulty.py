@@ -24,6 +24,7 @@ Run: ``python experiments/difficulty.py --preset cpu`` (see experiments/README.m
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import sys
 
@@ -87,7 +88,11 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         # 3000 pre-training steps like the shared warm start (_rl.arithmetic_preset): 1500
         # left the model at 1.8x chance on its own band (pass@1 0.18 vs 0.10).
         sft=SFTConfig(steps=3000, batch_size=32),
-        sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=3000,
+        # lr 5e-3: at the shared warm start's 1e-2 this 2 x 64 model plateaus at loss ~0.36
+        # and copies operand names wrong (verified pass@1 0.024 / pass@32 0.156 on its band;
+        # 0.007 after 9000 steps); at 5e-3 the same 3000 steps reach loss ~0.15 and verified
+        # pass@1 0.304 / pass@32 0.812 (2026-11-27 pilot, 5.5 min).
+        sft_optim=OptimConfig(learning_rate=5e-3, warmup_steps=20, decay_steps=3000,
                               min_lr_ratio=0.05),
         # The GRPO recipe of the cpu-tiny job (rljax/presets.py: lr 1e-3 collapses these tiny
         # policies; 2e-4, groups of 16 and dynamic sampling do not), 40 steps and at most two
@@ -96,15 +101,13 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         grpo=GRPOConfig(steps=40, prompts_per_step=8, group_size=16, max_new_tokens=128,
                         dynamic_sampling=True, max_sampling_rounds=2),
         seeds=(0, 1), eval_problems=32, eval_samples=32, eval_batch=8, max_new_tokens=128)
-    # This 2 x 64 base computes values but copies the operands' names wrong (verified pass@1
-    # 0.024 on its band; 0.007 after 9000 steps). A 2026-11-27 pilot of the 0%-exposure
-    # pre-training with 4 layers x 64 (mlp 256), 6000 steps, lr 5e-3 reached verified pass@1
-    # 0.371 / pass@32 0.812 on the ID band but still 0 on the edge band (k = 4-5: no
-    # extrapolation past the trained number of steps), so the paper's edge needs a deeper base
-    # *and* an edge it has seen a little of; at ~4x the cost per pre-training it was not run.
-    # A second pilot (same 4 x 64 recipe, 2% of the pre-training problems at k = 4-5, padded
-    # to 64 + 80) still had verified pass@1 and pass@32 0.000 at the edge (ID 0.179 / 0.625):
-    # a small share of edge problems does not make the edge partly solvable in 6000 steps.
+    # The edge band (k = 4-5) stays out of reach of every base tried (2026-11-27 pilots, verified
+    # pass@1 and pass@32 0.000 at the edge): 2 x 64 at lr 5e-3 (ID 0.304 / 0.812); 4 x 64, 6000
+    # steps, lr 5e-3 (ID 0.371 / 0.812); the same with 2% of the pre-training at k = 4-5 (ID
+    # 0.179 / 0.625); 2 x 64, lr 5e-3 with 5% at k = 4-5 (ID 0.275 / 0.656). Their samples at
+    # the edge get the first step's operands wrong and invent names after it: these models copy
+    # by position for the prompt lengths they were trained on, not by name, so a longer DAG
+    # defeats them even when they have seen some.
     # The 0%-exposure base sees compact k <= 3 only (prompts <= 47 chars, solutions <= 55 with
     # EOS): padded to 52 + 64 instead of the symbolic template's 96 + 128, the same training
     # at half the sequence length (a longer example would be an error, not a truncation).
@@ -239,18 +242,22 @@ def _figures(path, summary, ks) -> None:
   fig.tight_layout()
   fig.savefig(os.path.join(path, "bands.png"), dpi=120)
   plt.close(fig)
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+  fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
   es = list(summary["transfer"])
   x = np.arange(len(es))
-  for ax, k in zip(axes, ("pass@1", f"pass@{kk}")):
-    before = [summary["transfer"][e][f"before_{k}"] for e in es]
-    m = [summary["transfer"][e][f"after_{k}"][0] for e in es]
-    sd = [summary["transfer"][e][f"after_{k}"][1] for e in es]
+  for ax, key in zip(axes, ("pass@1", f"pass@{kk}", "answer_pass@1")):
+    pre = "answer_" if key.startswith("answer_") else ""
+    k = key.removeprefix("answer_")
+    before = [summary["transfer"][e][f"{pre}before_{k}"] for e in es]
+    m = [summary["transfer"][e][f"{pre}after_{k}"][0] for e in es]
+    sd = [summary["transfer"][e][f"{pre}after_{k}"][1] for e in es]
     ax.bar(x - 0.2, before, 0.4, label="before RL", color="tab:gray")
     ax.bar(x + 0.2, m, 0.4, yerr=sd, capsize=4, label="after RL", color="tab:blue")
+    if pre:
+      ax.axhline(R.chance_pass(1), ls="--", lw=1, color="k", label="chance (uniform guess)")
     ax.set_xticks(x, [f"{100 * float(e):g}%" for e in es])
     ax.set_xlabel("held-out template share in pre-training")
-    ax.set_ylabel(f"verified {k} on the held-out template")
+    ax.set_ylabel(f"{'answer-only' if pre else 'verified'} {k} on the held-out template")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -283,6 +290,24 @@ def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
       f"{b} {g:+.3f} (seed spread {spread_k[b]:.3f})" for b, g in gk.items())
       + "; held-out-template verified pass@1 gain per pre-training exposure " + ", ".join(
           f"{100 * float(e):g}% {gain[e]:+.3f} ({spread_1[e]:.3f})" for e in es))
+  idb = bands["id"]
+  facts += (f"; in distribution RL moves verified pass@1 by {float(idb['gain_pass@1']):+.3f} "
+            f"(seed spread {max(float(idb['rl_pass@1'][1]), 0.01):.3f}) and pass@{kk} by "
+            f"{gk['id']:+.3f} ({spread_k['id']:.3f}; the paper: pass@1 up, pass@128 not)")
+  out_of_reach = [b for b in ("edge", "hard") if float(bands[b][f"base_pass@{kk}"]) == 0.0]
+  if "edge" in out_of_reach:
+    facts += (f". The edge band is out of reach rather than at the edge of competence: the "
+              f"pre-trained model gets no edge sample fully right (verified pass@{kk} 0.000 on "
+              f"{'/'.join(out_of_reach)}), so RL has no successful sample to reinforce there")
+  if all(float(tr[e][f"before_pass@{kk}"]) == 0.0 and float(tr[e][f"after_pass@{kk}"][0]) == 0.0
+         for e in es) and all("answer_before_pass@1" in tr[e] for e in es):
+    after = [float(tr[e]["answer_after_pass@1"][0]) for e in es]
+    rises = all(b > a for a, b in itertools.pairwise(after))
+    facts += (f". No exposure makes the held-out template solvable: verified pass@{kk} 0.000 "
+              "before and after RL at every exposure; answer-only pass@1 (before -> after RL)"
+              f"{' rises with exposure' if rises else ''}: " + ", ".join(
+                  f"{100 * float(e):g}% {float(tr[e]['answer_before_pass@1']):.3f} -> "
+                  f"{a:.3f}" for e, a in zip(es, after)))
   base1 = float(bands["id"]["base_pass@1"])
   if base1 < R.VERIFIED_FLOOR:
     facts += (f". Floor effect: the pre-trained model gets every step right in only "
@@ -327,8 +352,9 @@ pass@128) only at the edge of competence (11-14 ops after pre-training on 2-10);
 a new context needs about 1% of it in pre-training (0% or 0.1% gives none). The paper counts
 a sample only when its parsed reasoning graph and its answer are both right (verified pass@k).
 
-Setup: arithmetic_dag mod 10; "pre-training" = SFT {preset.sft.steps} steps on k in
-{extra["bands"]["id"].replace(",", "-")} (compact template); bands
+Setup: arithmetic_dag mod 10; "pre-training" = SFT {preset.sft.steps} steps (lr
+{preset.sft_optim.learning_rate:g}) on k in {extra["bands"]["id"].replace(",", "-")} (compact
+template); bands
 {", ".join(f"{b} {k.replace(',', '-')}" for b, k in extra["bands"].items())}; GRPO
 {preset.grpo.steps} steps per arm (reward: the answer); n={extra["n"]} samples at
 T={preset.eval_temperature} on {preset.eval_problems} problems per band; held-out template:

@@ -238,11 +238,14 @@ def test_verified_eval_headlines_the_verified_curve(monkeypatch):
   assert R.verified_floor(0.05, "x") == ""
 
 
-def _difficulty_summary(edge_gain, id_gain, hard_gain, transfer_gains, std=0.02, base=0.6):
+def _difficulty_summary(edge_gain, id_gain, hard_gain, transfer_gains, std=0.02, base=0.6,
+                        base_k=0.5, id_gain_1=0.05):
   kk = 32
-  bands = {b: {f"gain_pass@{kk}": g, f"rl_pass@{kk}": (0.5, std), "base_pass@1": base}
+  bands = {b: {f"gain_pass@{kk}": g, f"rl_pass@{kk}": (0.5, std), "base_pass@1": base,
+               f"base_pass@{kk}": base_k, "gain_pass@1": id_gain_1, "rl_pass@1": (0.3, std)}
            for b, g in (("id", id_gain), ("edge", edge_gain), ("hard", hard_gain))}
-  transfer = {e: {"before_pass@1": 0.1, "after_pass@1": (0.1 + g, std)}
+  transfer = {e: {"before_pass@1": 0.1, "after_pass@1": (0.1 + g, std),
+                  f"before_pass@{kk}": 0.4, f"after_pass@{kk}": (0.4 + g, std)}
               for e, g in zip(("0.0", "0.001", "0.01"), transfer_gains)}
   return {"bands": bands, "transfer": transfer}, kk
 
@@ -264,6 +267,25 @@ def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
   floor = d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0), base=0.03))
   assert "Floor effect: the pre-trained model gets every step right in only 0.030" in floor
   assert "verified pass@32 gain of RL per band" in floor
+  v = d._verdict("cpu", 2, *_difficulty_summary(0, 0.01, 0, (0, 0, 0), id_gain_1=0.08))
+  assert "in distribution RL moves verified pass@1 by +0.080 (seed spread 0.020) and pass@32 " \
+      "by +0.010" in v
+  assert "out of reach" not in v
+  unreached = d._verdict("cpu", 2, *_difficulty_summary(0, 0, 0, (0, 0, 0), base_k=0.0))
+  assert "The edge band is out of reach rather than at the edge of competence" in unreached
+  assert "No exposure makes" not in unreached
+  s, kk = _difficulty_summary(0, 0, 0, (0, 0, 0))
+  for e, t in s["transfer"].items():
+    t.update({"before_pass@32": 0.0, "after_pass@32": (0.0, 0.0), "before_pass@1": 0.0,
+              "after_pass@1": (0.0, 0.0), "answer_before_pass@1": 0.1,
+              "answer_after_pass@1": (0.1 + float(e), 0.0)})
+  none = d._verdict("cpu", 2, s, kk)
+  assert ("No exposure makes the held-out template solvable: verified pass@32 0.000 before and "
+          "after RL at every exposure; answer-only pass@1 (before -> after RL) rises with "
+          "exposure") in none and "1% 0.100 -> 0.110" in none
+  for t in s["transfer"].values():
+    t["answer_after_pass@1"] = (0.1, 0.0)
+  assert "rises" not in d._verdict("cpu", 2, s, kk)
 
 
 def test_difficulty_summary_reads_verified_pass_at_k_and_keeps_answer_only_beside_it():
