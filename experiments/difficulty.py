@@ -85,8 +85,8 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
     bands = {"id": "1,3", "edge": "4,5", "hard": "6,8"}
     p = R.RLPreset(
         model=R.CPU_MODEL, task=_task(bands["id"], num_eval=32, prompt=96, answer=128),
-        # 3000 pre-training steps like the shared warm start (_rl.arithmetic_preset): 1500
-        # left the model at 1.8x chance on its own band (pass@1 0.18 vs 0.10).
+        # 3000 pre-training steps like the shared warm start (_rl.arithmetic_preset): 1500 (at
+        # lr 1e-2) left the model at 1.8x chance on its own band (answer-only pass@1 0.18).
         sft=SFTConfig(steps=3000, batch_size=32),
         # lr 5e-3: at the shared warm start's 1e-2 this 2 x 64 model plateaus at loss ~0.36
         # and copies operand names wrong (verified pass@1 0.024 / pass@32 0.156 on its band;
