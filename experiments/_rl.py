@@ -512,6 +512,8 @@ VERIFY = "process_check"
 # Verified pass@1 below this: the policy gets every step right in under 1 sample of 20, too
 # little competence for RL to sharpen or for a pass@k comparison to read.
 VERIFIED_FLOOR = 0.05
+# A win under this many seed spreads is reported as marginal (:func:`marginal`).
+MARGINAL_SPREADS = 2
 
 
 def verified_eval(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed: int,
@@ -529,6 +531,12 @@ def verified_eval(run_dir: str, preset: RLPreset, examples: Sequence[Any], seed:
           "verified_share": e["probes"][VERIFY], "answer_share": float(np.mean(e["c"])) / e["n"],
           "format_ok": e["format_ok"], "reward_mean": e["reward_mean"],
           "c": e["probe_c"][VERIFY], "answer_c": e["c"], "n": e["n"]}
+
+
+def marginal(gain: float, spread: float) -> bool:
+  """A win beyond the seed spread but under :data:`MARGINAL_SPREADS` times it: the verdicts
+  call it marginal."""
+  return gain < MARGINAL_SPREADS * spread
 
 
 def verified_floor(pass1: float, who: str) -> str:
@@ -748,6 +756,7 @@ VERIFIED_LINE = ("pass@k is verified: a sample counts only when every worked ste
 
 
 __all__ = [
+  "MARGINAL_SPREADS",
   "PASS_ROWS",
   "VERIFIED_FLOOR",
   "VERIFIED_LINE",
@@ -765,6 +774,7 @@ __all__ = [
   "eval_pass",
   "grpo_arm",
   "load_policy",
+  "marginal",
   "no_lift",
   "parser",
   "pass_axis",

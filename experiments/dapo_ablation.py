@@ -141,8 +141,8 @@ def _verdict(preset_name: str, ns: int, summary: dict, base_pass1: float, k_mid:
   if last[0] > first[0] + noise:
     each = (f"additions that help beyond the spread on their own: {', '.join(helped)}"
             if helped else "no single addition helps beyond the spread on its own")
-    margin = (", by less than twice the spread: marginal" if last[0] - first[0] < 2 * noise
-              else "")
+    margin = (", by less than twice the spread: marginal"
+              if R.marginal(last[0] - first[0], noise) else "")
     return (f"partly reproduced: the full DAPO recipe beats naive GRPO ({first[0]:.3f} -> "
             f"{last[0]:.3f} verified pass@1, seed spread {noise:.3f}{margin}); {each}.{floor}")
   return (f"not reproduced at this scale: full DAPO {last[0]:.3f} vs GRPO {first[0]:.3f} "

@@ -300,7 +300,7 @@ def _verdict(preset_name: str, ns: int, summary: dict, kk: int) -> str:
               f"pre-trained model gets no edge sample fully right (verified pass@{kk} 0.000 on "
               f"{'/'.join(out_of_reach)}), so RL has no successful sample to reinforce there")
   if all(float(tr[e][f"before_pass@{kk}"]) == 0.0 and float(tr[e][f"after_pass@{kk}"][0]) == 0.0
-         for e in es) and all("answer_before_pass@1" in tr[e] for e in es):
+         for e in es):
     after = [float(tr[e]["answer_after_pass@1"][0]) for e in es]
     rises = all(b > a for a, b in itertools.pairwise(after))
     facts += (f". No exposure makes the held-out template solvable: verified pass@{kk} 0.000 "

@@ -154,7 +154,7 @@ def _verdict(preset_name: str, seeds: int, idd: dict) -> str:
     how = "passes RL beyond the spread" if passes else "is level with RL at the largest k"
     what = "reproduced in form only, at the floor" if floor else "reproduced"
     lead = "beyond the seed spread"
-    if diff[0] < 2 * spread[0]:
+    if R.marginal(diff[0], spread[0]):
       what += ", the small-k half marginally"
       lead = "by less than twice the seed spread"
     return f"{what}: RL leads at k=1 {lead} and the base {how} ({facts})."
