@@ -191,9 +191,13 @@ class SFTConfig:
 
   steps: int = 200  # optimizer steps (0 skips SFT)
   batch_size: int = 32  # rows per step
+  # 0: every batch padded to task.max_prompt_len / max_answer_len (one compiled shape). m > 0:
+  # each batch's prompts and answers padded to the next multiple of m of its longest row
+  # (capped at those maxima): the same loss on fewer padded tokens, one compile per shape seen.
+  pad_multiple: int = 0
 
   def __post_init__(self):
-    _nonneg(self, "sft", "steps")
+    _nonneg(self, "sft", "steps", "pad_multiple")
     _positive(self, "sft", "batch_size")
 
 
@@ -230,13 +234,17 @@ class GRPOConfig:
   is_correction: Literal["none", "tis"] = "none"  # truncated IS weight sampler -> trainer
   is_cap: float = 2.0  # cap of the truncated importance weight
   kernel_impl: Literal["auto", "reference", "xla", "pallas"] = "auto"  # fused logp/entropy impl
+  # 0: update batches keep the rollout's shapes (max_prompt_len + max_new_tokens). m > 0: each
+  # step's batch is cut to the next multiple of m of its longest prompt / completion: the same
+  # loss (Dr. GRPO's constant stays max_new_tokens) on fewer padded tokens, a compile per shape.
+  pad_multiple: int = 0
 
   def __post_init__(self):
     p = "grpo"
     _positive(self, p, "prompts_per_step", "group_size", "max_new_tokens", "epochs",
               "minibatches", "max_sampling_rounds", "overlong_cache_len", "is_cap")
     _nonneg(self, p, "steps", "temperature", "eps_low", "eps_high", "kl_coef",
-            "entropy_adv_alpha")
+            "entropy_adv_alpha", "pad_multiple")
     if self.advantage_scale == "std":
       _require(self.group_size >= 2, f"{p}.group_size",
                f"must be >= 2 with advantage_scale='std' (std of one sample), "

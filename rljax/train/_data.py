@@ -4,7 +4,8 @@ The data-iterator position of a run is simply the step: the problems of step ``s
 ``task.generate(np.random.default_rng([seed, s, round]), n)``, so a resumed run sees exactly
 the problems an uninterrupted one would. Shapes are static (prompts left-padded to
 ``max_prompt_len``, completions right-padded to a fixed length; longer ones
-are errors) so nothing recompiles.
+are errors) so nothing recompiles, except SFT batches with ``SFTConfig.pad_multiple`` set,
+which are padded to a few bucketed lengths instead (one compile per bucket).
 """
 
 from __future__ import annotations
@@ -105,9 +106,51 @@ def decode_completions(tok: Tokenizer, tokens: np.ndarray, mask: np.ndarray) -> 
   return out
 
 
-def sft_batch(task, tok: Tokenizer, examples: list[Any], prompt_len: int, answer_len: int
-              ) -> dict[str, np.ndarray]:
-  """The SFT batch of ``examples``: prompts and their worked solutions (+ EOS)."""
-  prompt, prompt_mask = encode_prompts(tok, [task.format_prompt(e) for e in examples], prompt_len)
-  tokens, mask = encode_completions(tok, [task.sft_target(e) for e in examples], answer_len)
+def bucket_length(needed: int, multiple: int, cap: int) -> int:
+  """``needed`` rounded up to a multiple of ``multiple`` (``multiple = 0``: ``cap``), at most
+  ``cap``. A row longer than ``cap`` is left to the encoders, which raise for it."""
+  if multiple <= 0:
+    return cap
+  return min(cap, -(-max(needed, 1) // multiple) * multiple)
+
+
+def trim_padding(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarray]:
+  """``batch`` without the padding columns every row shares, kept to a multiple of ``multiple``:
+  prompt-side arrays (``prompt``, ``prompt_mask``) lose leading columns, completion-side ones
+  (``tokens``, ``mask``, ``*_logp``) trailing columns; 1-D entries are kept. ``multiple = 0``
+  returns ``batch`` unchanged."""
+  if multiple <= 0:
+    return batch
+  lp, n = batch["prompt_mask"].shape[1], batch["mask"].shape[1]
+  p = bucket_length(int(batch["prompt_mask"].sum(-1).max()), multiple, lp)
+  t = bucket_length(int(np.flatnonzero(batch["mask"].any(0)).max(initial=-1)) + 1, multiple, n)
+  out = {}
+  for k, v in batch.items():
+    if k.startswith("prompt"):
+      out[k] = v[:, lp - p:]
+    elif np.ndim(v) == 2:
+      out[k] = v[:, :t]
+    else:
+      out[k] = v
+  return out
+
+
+def sft_batch(task, tok: Tokenizer, examples: list[Any], prompt_len: int, answer_len: int,
+              *, pad_multiple: int = 0) -> dict[str, np.ndarray]:
+  """The SFT batch of ``examples``: prompts and their worked solutions (+ EOS).
+
+  Prompts are left-padded to ``prompt_len`` and answers right-padded to ``answer_len``; with
+  ``pad_multiple = m > 0`` only to the next multiple of m of the batch's longest prompt /
+  answer (at most those lengths), which changes no valid token's loss, only the padding.
+  """
+  prompts = [task.format_prompt(e) for e in examples]
+  targets = [task.sft_target(e) for e in examples]
+  if pad_multiple:
+    bos = len(_bos(tok))
+    prompt_len = bucket_length(max(bos + len(tok.encode(t)) for t in prompts), pad_multiple,
+                               prompt_len)
+    answer_len = bucket_length(max(len(tok.encode(t)) + 1 for t in targets), pad_multiple,
+                               answer_len)
+  prompt, prompt_mask = encode_prompts(tok, prompts, prompt_len)
+  tokens, mask = encode_completions(tok, targets, answer_len)
   return {"prompt": prompt, "prompt_mask": prompt_mask, "tokens": tokens, "mask": mask}

@@ -316,8 +316,10 @@ def sft_phase(env: Env, graphdef, params, rest, cfg: SFTConfig, optim: OptimConf
 
   def batch_at(s):
     ex = env.train.batch(s, cfg.batch_size, round_=1_000)
-    return _data.sft_batch(env.task, env.tok, ex, job.task.max_prompt_len, job.task.max_answer_len)
+    return _data.sft_batch(env.task, env.tok, ex, job.task.max_prompt_len, job.task.max_answer_len,
+                           pad_multiple=cfg.pad_multiple)
 
+  # jit recompiles for each new bucketed shape (pad_multiple > 0); the shardings are per rank.
   step = jit_step(functools.partial(_steps.sft_step, graphdef=graphdef, rest=rest, optimizer=opt),
                   state, batch_at(0), env.mesh)
 
@@ -526,15 +528,18 @@ def grpo_phase(env: Env, graphdef, params, rest):
     loss_mask = b.mask.copy()
     if cfg.overlong_filter:
       loss_mask[b.truncated] = 0
-    full = {"prompt": b.prompt, "prompt_mask": b.prompt_mask, "tokens": b.tokens,
-            "mask": loss_mask, "advantages": adv}
-    seq = {"prompt": b.prompt, "prompt_mask": b.prompt_mask, "tokens": b.tokens, "mask": b.mask}
+    # With cfg.pad_multiple the columns of padding every row shares are cut (b.mask decides,
+    # so the loss mask and the sequences keep one width); jit compiles once per width.
+    seq = _data.trim_padding({"prompt": b.prompt, "prompt_mask": b.prompt_mask,
+                              "tokens": b.tokens, "mask": b.mask}, cfg.pad_multiple)
+    width = seq["tokens"].shape[1]
+    full = {**seq, "mask": loss_mask[:, :width], "advantages": adv}
     if need_old:
       full["old_logp"] = np.asarray(logp_fn(state.params, seq))
     if cfg.kl_coef > 0:
       full["ref_logp"] = np.asarray(logp_fn(ref_params, seq))
     if cfg.is_correction != "none":
-      full["sampler_logp"] = b.sampler_logp
+      full["sampler_logp"] = b.sampler_logp[:, :width]
     ms = []
     perm_key = jax.random.fold_in(key, 10_000)
     for e in range(cfg.epochs):

@@ -80,7 +80,8 @@ def grpo_loss(params, batch: Batch, *, graphdef, rest, cfg: GRPOConfig):
   Per token: ``L = clipped_surrogate(logp, old_logp, A')`` (eps_low / eps_high / dual clip),
   times a truncated importance weight ``min(exp(old_logp - sampler_logp), cap)`` when
   ``is_correction="tis"``, plus ``kl_coef * kl_penalty(logp, ref_logp, kl_kind)``; reduced by
-  ``aggregate(L, m', aggregation)`` where ``m'`` is the loss mask times the top-rho entropy
+  ``aggregate(L, m', aggregation)`` (Dr. GRPO's constant: ``max_new_tokens``, whatever the
+  batch's width) where ``m'`` is the loss mask times the top-rho entropy
   mask (or its complement). ``A' = entropy_advantage(A, H)`` when ``entropy_adv_alpha > 0``.
 
   Args:
@@ -124,7 +125,8 @@ def grpo_loss(params, batch: Batch, *, graphdef, rest, cfg: GRPOConfig):
   if cfg.entropy_top_rho < 1.0:
     top_BN = losses.top_entropy_mask(jax.lax.stop_gradient(ent_BN), m_BN, rho=cfg.entropy_top_rho)
     keep_BN = top_BN if cfg.entropy_mask_side == "top" else m_BN & ~top_BN
-  loss = losses.aggregate(loss_BN, keep_BN, cfg.aggregation, max_len=logp_BN.shape[1])
+  # Dr. GRPO's constant is the generation budget, not the batch's (possibly trimmed) width.
+  loss = losses.aggregate(loss_BN, keep_BN, cfg.aggregation, max_len=cfg.max_new_tokens)
   fr = losses.clip_fractions(logp_BN, old_BN, adv_BN, eps_low=cfg.eps_low, eps_high=cfg.eps_high,
                              dual_clip=cfg.dual_clip)
   log_ratio_BN = jnp.where(m_BN, logp_BN - old_BN, 0.0)

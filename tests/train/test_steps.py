@@ -45,6 +45,48 @@ def test_sft_step_lowers_the_loss(model_parts):
   assert int(state.step) == 4
 
 
+def test_sft_loss_and_grads_ignore_extra_padding(model_parts):
+  """SFTConfig.pad_multiple trims padding per batch: more left padding on the prompts and more
+  right padding on the answers change neither the loss nor its gradient."""
+  graphdef, params, rest = model_parts
+  batch = _batch()
+  wide = {"prompt": np.pad(batch["prompt"], ((0, 0), (3, 0))),
+          "prompt_mask": np.pad(batch["prompt_mask"], ((0, 0), (3, 0))),
+          "tokens": np.pad(batch["tokens"], ((0, 0), (0, 4))),
+          "mask": np.pad(batch["mask"], ((0, 0), (0, 4)))}
+  fn = jax.jit(jax.value_and_grad(functools.partial(_steps.sft_loss, graphdef=graphdef,
+                                                    rest=rest), has_aux=True))
+  (loss, _), g = fn(params, batch)
+  (loss_w, _), g_w = fn(params, wide)
+  np.testing.assert_allclose(loss_w, loss, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), g_w, g)
+
+
+@pytest.mark.parametrize("aggregation", ["token-mean", "seq-mean-token-mean",
+                                         "seq-mean-token-sum-norm"])
+def test_grpo_loss_and_grads_ignore_extra_padding(model_parts, aggregation):
+  """GRPOConfig.pad_multiple cuts shared padding: loss and gradient do not change, Dr. GRPO's
+  constant included (max_new_tokens, not the batch's width), with the top-20% entropy mask."""
+  graphdef, params, rest = model_parts
+  cfg = GRPOConfig(group_size=2, prompts_per_step=4, aggregation=aggregation, max_new_tokens=N + 4,
+                   entropy_top_rho=0.2)
+  batch = _batch()
+  batch["advantages"] = np.linspace(-1.0, 1.0, B).astype(np.float32)
+  batch["old_logp"] = np.full((B, N), -3.0, np.float32)
+  wide = {"prompt": np.pad(batch["prompt"], ((0, 0), (3, 0))),
+          "prompt_mask": np.pad(batch["prompt_mask"], ((0, 0), (3, 0))),
+          "tokens": np.pad(batch["tokens"], ((0, 0), (0, 4))),
+          "mask": np.pad(batch["mask"], ((0, 0), (0, 4))),
+          "old_logp": np.pad(batch["old_logp"], ((0, 0), (0, 4))),
+          "advantages": batch["advantages"]}
+  fn = jax.jit(jax.value_and_grad(functools.partial(_steps.grpo_loss, graphdef=graphdef, rest=rest,
+                                                    cfg=cfg), has_aux=True))
+  (loss, _), g = fn(params, batch)
+  (loss_w, _), g_w = fn(params, wide)
+  np.testing.assert_allclose(loss_w, loss, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g_w, g)
+
+
 def test_grpo_loss_on_policy_is_minus_mean_advantage(model_parts):
   graphdef, params, rest = model_parts
   cfg = GRPOConfig(group_size=2, prompts_per_step=4, aggregation="token-mean")
