@@ -233,8 +233,23 @@ def _log(progress: bool) -> LogConfig:
   return LogConfig(every=1, tensorboard=False, progress=progress, plot=False)
 
 
+# Config fields added after runs were cached, with the value that reproduces those runs: left
+# out of run keys at that value, so cached runs are still found (and any other value is a new
+# run). pad_multiple (SFTConfig, GRPOConfig): 0 = fixed padding, as every run before it.
+_KEY_NEUTRAL = {"pad_multiple": 0}
+
+
+def _drop_neutral(x: Any) -> Any:
+  if isinstance(x, dict):
+    return {k: _drop_neutral(v) for k, v in x.items()
+            if not (k in _KEY_NEUTRAL and v == _KEY_NEUTRAL[k])}
+  if isinstance(x, list):
+    return [_drop_neutral(v) for v in x]
+  return x
+
+
 def _key(*objs: Any) -> str:
-  blob = json.dumps([_common._jsonable(o) for o in objs], sort_keys=True)
+  blob = json.dumps([_drop_neutral(_common._jsonable(o)) for o in objs], sort_keys=True)
   return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 

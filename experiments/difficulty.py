@@ -87,7 +87,10 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         model=R.CPU_MODEL, task=_task(bands["id"], num_eval=32, prompt=96, answer=128),
         # 3000 pre-training steps like the shared warm start (_rl.arithmetic_preset): 1500 (at
         # lr 1e-2) left the model at 1.8x chance on its own band (answer-only pass@1 0.18).
-        sft=SFTConfig(steps=3000, batch_size=32),
+        # pad_multiple 16 (here and in GRPO): batches padded to their longest row, not to the
+        # symbolic template's 96 + 128; a compact-only batch is 48 + 48 tokens (the 1%-exposure
+        # pre-training went from 0.29 to 0.085 s per such step, 2026-11-27).
+        sft=SFTConfig(steps=3000, batch_size=32, pad_multiple=16),
         # lr 5e-3: at the shared warm start's 1e-2 this 2 x 64 model plateaus at loss ~0.36
         # and copies operand names wrong (verified pass@1 0.024 / pass@32 0.156 on its band;
         # 0.007 after 9000 steps); at 5e-3 the same 3000 steps reach loss ~0.15 and verified
@@ -99,7 +102,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         # sampling rounds a step to fit the 2-core budget.
         optim=R.TUNED_RL_OPTIM,
         grpo=GRPOConfig(steps=40, prompts_per_step=8, group_size=16, max_new_tokens=128,
-                        dynamic_sampling=True, max_sampling_rounds=2),
+                        dynamic_sampling=True, max_sampling_rounds=2, pad_multiple=16),
         seeds=(0, 1), eval_problems=32, eval_samples=32, eval_batch=8, max_new_tokens=128)
     # The edge band (k = 4-5) stays out of reach of every base tried (2026-11-27 pilots, verified
     # pass@1 and pass@32 0.000 at the edge): 2 x 64 at lr 5e-3 (ID 0.304 / 0.812); 4 x 64, 6000
@@ -108,11 +111,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
     # the edge get the first step's operands wrong and invent names after it: these models copy
     # by position for the prompt lengths they were trained on, not by name, so a longer DAG
     # defeats them even when they have seen some.
-    # The 0%-exposure base sees compact k <= 3 only (prompts <= 47 chars, solutions <= 55 with
-    # EOS): padded to 52 + 64 instead of the symbolic template's 96 + 128, the same training
-    # at half the sequence length (a longer example would be an error, not a truncation).
-    return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 32,
-               "base_lengths": (52, 64)}
+    return p, {"bands": bands, "exposures": (0.0, 0.001, 0.01), "n": 32}
   bands = {"id": "2,10", "edge": "11,14", "hard": "15,20"}
   p = R.RLPreset(
       model=R.GPU_MODEL, task=_task(bands["id"], num_eval=256, prompt=384, answer=512),
@@ -167,11 +166,7 @@ def main(argv=None) -> str:
                for b, k in extra["bands"].items()}
   band_sets = {b: R.problems(band_task[b], preset.eval_problems) for b in band_task}
   # Part 1: bands.
-  base_task = tk
-  if extra.get("base_lengths"):
-    lp, la = extra["base_lengths"]
-    base_task = dataclasses.replace(tk, max_prompt_len=lp, max_answer_len=la)
-  base = R.sft_checkpoint(args.workdir, preset, task=base_task, progress=progress)
+  base = R.sft_checkpoint(args.workdir, preset, progress=progress)
   base_eval = {b: R.verified_eval(base["run_dir"], preset, ex, 900, n=n)
                for b, ex in band_sets.items()}
   bands_out: dict[str, list] = {}
@@ -339,12 +334,12 @@ def _readme(path, preset_name, preset, extra, summary, ks, wall) -> None:
             f"{d['answer_before_pass@1']:.3f} -> {d['answer_after_pass@1'][0]:.3f}"]
            for e, d in summary["transfer"].items()]
   verdict = _verdict(preset_name, ns, summary, kk)
-  base_len = ""
-  if extra.get("base_lengths"):
-    base_len = (" The 0%-exposure model is padded to {} + {} tokens (its compact problems fit), "
-                "the exposure runs to {} + {} (the symbolic ones need it): the same training "
-                "otherwise.".format(*extra["base_lengths"], preset.task.max_prompt_len,
-                                    preset.task.max_answer_len))
+  pad = ""
+  if preset.sft.pad_multiple:
+    pad = (f" Batches (pre-training and GRPO updates) are padded to the next multiple of "
+           f"{preset.sft.pad_multiple} tokens of their longest prompt and answer, at most "
+           f"{preset.task.max_prompt_len} + {preset.task.max_answer_len} (the symbolic template "
+           "needs them): the same training on fewer padded tokens.")
   text = f"""# Edge of competence and context transfer (arXiv 2512.07783)
 
 Claim (paper): RL lifts pass@1 but not pass@128 in distribution; real gains (up to +42%
@@ -359,7 +354,7 @@ template); bands
 {preset.grpo.steps} steps per arm (reward: the answer); n={extra["n"]} samples at
 T={preset.eval_temperature} on {preset.eval_problems} problems per band; held-out template:
 symbolic; {ns} seed(s); preset `{preset_name}`, {wall / 60:.1f} min wall on
-{os.cpu_count()} CPU cores.{base_len}
+{os.cpu_count()} CPU cores.{pad}
 
 pass@k here is verified like the paper's: every worked step must parse and be right
 (`ArithmeticDAG.process_check`) as well as the answer. Answer-only pass@k is in the last

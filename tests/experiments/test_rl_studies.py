@@ -118,6 +118,25 @@ def test_presets_validate():
     dataclasses.replace(R.arithmetic_preset("smoke"), eval_samples=0)
 
 
+def test_run_keys_ignore_pad_multiple_only_at_its_neutral_value():
+  """Runs cached before ``pad_multiple`` existed keep their keys; a bucketed run is a new run."""
+  import dataclasses
+  import hashlib
+
+  import _common as C
+  import _rl as R
+
+  from rljax.train import GRPOConfig, SFTConfig
+
+  sft = SFTConfig(steps=3)
+  old = {k: v for k, v in C._jsonable(sft).items() if k != "pad_multiple"}  # the field-less dict
+  want = hashlib.sha1(json.dumps([old], sort_keys=True).encode()).hexdigest()[:10]
+  assert R._key(sft) == want
+  assert R._key(dataclasses.replace(sft, pad_multiple=16)) != want
+  g = GRPOConfig()
+  assert R._key({"grpo": g}) != R._key({"grpo": dataclasses.replace(g, pad_multiple=8)})
+
+
 def test_exposure_task_mixes_templates():
   difficulty = importlib.import_module("difficulty")
   task = difficulty.ArithmeticExposure()
