@@ -106,7 +106,7 @@ def decode_completions(tok: Tokenizer, tokens: np.ndarray, mask: np.ndarray) -> 
   return out
 
 
-def bucket_length(needed: int, multiple: int, cap: int) -> int:
+def padded_length(needed: int, multiple: int, cap: int) -> int:
   """``needed`` rounded up to a multiple of ``multiple`` (``multiple = 0``: ``cap``), at most
   ``cap``. A row longer than ``cap`` is left to the encoders, which raise for it."""
   if multiple <= 0:
@@ -122,8 +122,8 @@ def trim_padding(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.nd
   if multiple <= 0:
     return batch
   lp, n = batch["prompt_mask"].shape[1], batch["mask"].shape[1]
-  p = bucket_length(int(batch["prompt_mask"].sum(-1).max()), multiple, lp)
-  t = bucket_length(int(np.flatnonzero(batch["mask"].any(0)).max(initial=-1)) + 1, multiple, n)
+  p = padded_length(int(batch["prompt_mask"].sum(-1).max()), multiple, lp)
+  t = padded_length(int(np.flatnonzero(batch["mask"].any(0)).max(initial=-1)) + 1, multiple, n)
   out = {}
   for k, v in batch.items():
     if k.startswith("prompt"):
@@ -147,9 +147,9 @@ def sft_batch(task, tok: Tokenizer, examples: list[Any], prompt_len: int, answer
   targets = [task.sft_target(e) for e in examples]
   if pad_multiple:
     bos = len(_bos(tok))
-    prompt_len = bucket_length(max(bos + len(tok.encode(t)) for t in prompts), pad_multiple,
+    prompt_len = padded_length(max(bos + len(tok.encode(t)) for t in prompts), pad_multiple,
                                prompt_len)
-    answer_len = bucket_length(max(len(tok.encode(t)) + 1 for t in targets), pad_multiple,
+    answer_len = padded_length(max(len(tok.encode(t)) + 1 for t in targets), pad_multiple,
                                answer_len)
   prompt, prompt_mask = encode_prompts(tok, prompts, prompt_len)
   tokens, mask = encode_completions(tok, targets, answer_len)

@@ -39,11 +39,11 @@ def test_too_long_completion_raises_unless_truncate(tok):
   assert tok.decode(tokens[0].tolist()) == "abc1" and mask.sum() == 4
 
 
-def test_bucket_length_rounds_up_and_caps():
-  assert _data.bucket_length(17, 16, 96) == 32
-  assert _data.bucket_length(32, 16, 96) == 32
-  assert _data.bucket_length(90, 16, 96) == 96  # capped
-  assert _data.bucket_length(17, 0, 96) == 96  # 0: the fixed maximum
+def test_padded_length_rounds_up_and_caps():
+  assert _data.padded_length(17, 16, 96) == 32
+  assert _data.padded_length(32, 16, 96) == 32
+  assert _data.padded_length(90, 16, 96) == 96  # capped
+  assert _data.padded_length(17, 0, 96) == 96  # 0: the fixed maximum
 
 
 class _Task:
