@@ -129,6 +129,18 @@ def chance_line(ks: Sequence[int]) -> str:
           + "; a guess never passes the verified check.")
 
 
+def padding_note(preset: RLPreset) -> str:
+  """The README sentence on bucketed padding (``SFTConfig`` / ``GRPOConfig.pad_multiple``), or
+  ``""`` when batches keep the fixed maximal shapes."""
+  m = preset.sft.pad_multiple or preset.grpo.pad_multiple
+  if not m:
+    return ""
+  return (f" Batches (SFT and GRPO updates) are padded to the next multiple of {m} tokens of "
+          f"their longest prompt and answer, at most {preset.task.max_prompt_len} + "
+          f"{max(preset.task.max_answer_len, preset.grpo.max_new_tokens)}: the same training on "
+          "fewer padded tokens.")
+
+
 def early_verdict(preset_name: str, n_seeds: int, what: str = "table") -> str:
   """The verdict before any claim is read: the smoke preset's, or one seed's (no spread to read
   a difference against); ``""`` when the claims can be read."""

@@ -334,12 +334,6 @@ def _readme(path, preset_name, preset, extra, summary, ks, wall) -> None:
             f"{d['answer_before_pass@1']:.3f} -> {d['answer_after_pass@1'][0]:.3f}"]
            for e, d in summary["transfer"].items()]
   verdict = _verdict(preset_name, ns, summary, kk)
-  pad = ""
-  if preset.sft.pad_multiple:
-    pad = (f" Batches (pre-training and GRPO updates) are padded to the next multiple of "
-           f"{preset.sft.pad_multiple} tokens of their longest prompt and answer, at most "
-           f"{preset.task.max_prompt_len} + {preset.task.max_answer_len} (the symbolic template "
-           "needs them): the same training on fewer padded tokens.")
   text = f"""# Edge of competence and context transfer (arXiv 2512.07783)
 
 Claim (paper): RL lifts pass@1 but not pass@128 in distribution; real gains (up to +42%
@@ -354,7 +348,7 @@ template); bands
 {preset.grpo.steps} steps per arm (reward: the answer); n={extra["n"]} samples at
 T={preset.eval_temperature} on {preset.eval_problems} problems per band; held-out template:
 symbolic; {ns} seed(s); preset `{preset_name}`, {wall / 60:.1f} min wall on
-{os.cpu_count()} CPU cores.{pad}
+{os.cpu_count()} CPU cores.{R.padding_note(preset)}
 
 pass@k here is verified like the paper's: every worked step must parse and be right
 (`ArithmeticDAG.process_check`) as well as the answer. Answer-only pass@k is in the last
