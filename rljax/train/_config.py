@@ -298,13 +298,16 @@ class PPOConfig:
   entropy_adv_alpha: float = 0.0  # entropy advantage alpha (0.1 in arXiv 2506.14758)
   entropy_adv_kappa: float = 2.0  # entropy advantage kappa
   kernel_impl: Literal["auto", "reference", "xla", "pallas"] = "auto"
+  # As GRPOConfig.pad_multiple: 0 keeps the rollout's shapes; m > 0 cuts each step's batch to
+  # the next multiple of m of its longest prompt / completion (GAE skips padding either way).
+  pad_multiple: int = 0
 
   def __post_init__(self):
     p = "ppo"
     _positive(self, p, "prompts_per_step", "max_new_tokens", "epochs", "minibatches",
               "entropy_adv_kappa")
     _nonneg(self, p, "steps", "temperature", "eps_low", "eps_high", "value_clip", "value_coef",
-            "kl_coef", "entropy_adv_alpha")
+            "kl_coef", "entropy_adv_alpha", "pad_multiple")
     _require(0.0 <= self.gamma <= 1.0, f"{p}.gamma", f"must be in [0, 1], got {self.gamma}")
     _require(0.0 <= self.lam <= 1.0, f"{p}.lam", f"must be in [0, 1], got {self.lam}")
     _require(self.prompts_per_step % self.minibatches == 0, f"{p}.minibatches",

@@ -614,10 +614,13 @@ def ppo_phase(env: Env, graphdef, params, rest):
     texts = _data.decode_completions(env.tok, tokens, mask)
     rewards = env.task.rewards(ex, texts).astype(np.float32)
     correct = np.asarray([env.task.is_correct(e, t) for e, t in zip(ex, texts)])
-    seq = {"prompt": prompt, "prompt_mask": pmask, "tokens": tokens, "mask": mask}
+    # cfg.pad_multiple: cut the padding columns every row shares (one compile per width).
+    seq = _data.trim_padding({"prompt": prompt, "prompt_mask": pmask, "tokens": tokens,
+                              "mask": mask}, cfg.pad_multiple)
+    mask = seq["mask"]
     old_logp, old_v = (np.asarray(a) for a in values_fn(state.params, seq))
     lengths = mask.sum(-1)
-    tok_r = np.zeros((r, n), np.float32)
+    tok_r = np.zeros(mask.shape, np.float32)
     tok_r[np.arange(r), np.maximum(lengths - 1, 0)] = rewards * (lengths > 0)
     kl = 0.0
     if cfg.kl_coef > 0:

@@ -1,4 +1,4 @@
-"""Bucketed padding: ``SFTConfig.pad_multiple`` and ``GRPOConfig.pad_multiple`` train the same
+"""Bucketed padding: ``SFTConfig``, ``GRPOConfig`` and ``PPOConfig.pad_multiple`` train the same
 model as fixed padding to the task's maxima, on fewer padded tokens (tiny runs, 8 CPU devices)."""
 
 import json
@@ -12,12 +12,14 @@ from rljax.train import (
   LogConfig,
   ModelSpec,
   OptimConfig,
+  PPOConfig,
+  PPOJob,
   SFTConfig,
   SFTJob,
   TaskSpec,
   _data,
 )
-from rljax.train._loops import run_grpo, run_sft
+from rljax.train._loops import run_grpo, run_ppo, run_sft
 
 MODEL = ModelSpec(d_model=16, num_layers=1, num_heads=2, num_kv_heads=2, mlp_dim=32)
 # k = 1-2 problems: prompts and worked answers well under the maxima 64 / 48.
@@ -72,3 +74,29 @@ def test_grpo_pad_multiple_gives_the_fixed_padding_run(tmp_path, monkeypatch):
   cut = [(p, n) for m, p, n in widths if m == 8]
   assert [w for w in widths if w[0] == 0] == [(0, 64, 48)] * 2  # fixed: the maxima
   assert len(cut) == 2 and all(p < 64 and n < 48 and p % 8 == n % 8 == 0 for p, n in cut), cut
+
+
+def test_ppo_pad_multiple_gives_the_fixed_padding_run(tmp_path, monkeypatch):
+  widths = []
+  trim = _data.trim_padding
+
+  def spy(batch, multiple):
+    out = trim(batch, multiple)
+    widths.append((multiple, out["prompt"].shape[1], out["tokens"].shape[1]))
+    return out
+
+  monkeypatch.setattr(_data, "trim_padding", spy)
+  out = {}
+  for m in (0, 8):
+    run_ppo(PPOJob(
+        run_dir=str(tmp_path / f"m{m}"), seed=2, model=MODEL, task=TASK,
+        sft=SFTConfig(steps=60, batch_size=8), sft_optim=OPTIM, optim=OPTIM,
+        ppo=PPOConfig(steps=2, prompts_per_step=8, max_new_tokens=48, epochs=2, pad_multiple=m),
+        **QUIET))
+    out[m] = _metrics(tmp_path / f"m{m}", "ppo", "loss", "reward_mean", "response_length")
+  for a, b in zip(out[8], out[0]):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  cut = [(p, n) for m, p, n in widths if m == 8]
+  assert [w for w in widths if w[0] == 0] == [(0, 64, 48)] * 2  # fixed: the maxima
+  assert len(cut) == 2 and all(p < 64 and p % 8 == n % 8 == 0 for p, n in cut), cut
+  assert min(n for _, n in cut) < 48, cut  # a step whose completions were cut too
