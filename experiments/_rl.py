@@ -109,6 +109,13 @@ TUNED_RL_OPTIM = OptimConfig(learning_rate=2e-4, warmup_steps=5, schedule="const
 # over two seeds); 1e-4 / 2e-4 x 60 steps with groups of 16 gained +0.015 / +0.013; 5e-4 x 60
 # steps of 16 x 8 gained +0.028 (pass@16 -0.047) in 69 s.
 SHARED_RL_OPTIM = OptimConfig(learning_rate=5e-4, warmup_steps=5, schedule="constant")
+# A stronger warm start does not make RL lift these policies (pilot 2026-11-27, not adopted): the
+# same 3000 steps at SFT lr 5e-3 (pad_multiple 16, 3.3 min) reach greedy accuracy 0.53 and
+# verified pass@1 0.277 / pass@16 0.750 (64 problems x 16 samples); GRPO from it (16 x 8, one
+# seed, 60 steps unless said) then gives verified pass@1 0.004 (lr 1e-3), 0.146 (5e-4), 0.249 /
+# 0.273 (2e-4, seeds 0 / 1), 0.283 (1e-4); 120 steps at 1e-4 0.271 / 0.244 (pass@16 0.734 /
+# 0.547); 200 steps 0.274 (2e-4), 0.308 (1e-4; training reward 0.345 -> 0.376). At this budget
+# GRPO with the answer-only reward keeps or lowers verified pass@1 of a competent base.
 
 # arithmetic_dag's answers are residues mod 10 (its default modulus): a well-formed uniform guess
 # solves a problem with probability 1/10, so pass@k has a chance level of 1 - 0.9^k (0.97 at
