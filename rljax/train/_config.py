@@ -330,11 +330,14 @@ class DPOConfig:
   num_pairs: int = 256  # preference pairs built once before training
   samples_per_prompt: int = 4  # policy samples drawn to find a rejected completion
   temperature: float = 1.0  # sampling temperature when building pairs
+  # As GRPOConfig.pad_multiple: 0 keeps the pairs' shapes (max_prompt_len + max_answer_len);
+  # m > 0 cuts each step's pairs to the next multiple of m of their longest prompt / completion.
+  pad_multiple: int = 0
 
   def __post_init__(self):
     p = "dpo"
     _positive(self, p, "batch_size", "beta", "num_pairs", "samples_per_prompt")
-    _nonneg(self, p, "steps", "temperature")
+    _nonneg(self, p, "steps", "temperature", "pad_multiple")
     _require(0.0 <= self.label_smoothing < 0.5, f"{p}.label_smoothing",
              f"must be in [0, 0.5), got {self.label_smoothing}")
 

@@ -117,13 +117,16 @@ def padded_length(needed: int, multiple: int, cap: int) -> int:
 def trim_padding(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarray]:
   """``batch`` without the padding columns every row shares, kept to a multiple of ``multiple``:
   prompt-side arrays (``prompt``, ``prompt_mask``) lose leading columns, completion-side ones
-  (``tokens``, ``mask``, ``*_logp``) trailing columns; 1-D entries are kept. ``multiple = 0``
-  returns ``batch`` unchanged."""
+  (``tokens``, ``mask``, ``*_logp``; DPO's ``chosen*`` / ``rejected*``) trailing columns, as far
+  as every completion mask (``*mask`` but ``prompt_mask``) allows; 1-D entries are kept.
+  ``multiple = 0`` returns ``batch`` unchanged."""
   if multiple <= 0:
     return batch
-  lp, n = batch["prompt_mask"].shape[1], batch["mask"].shape[1]
+  masks = [v for k, v in batch.items() if k.endswith("mask") and k != "prompt_mask"]
+  lp, n = batch["prompt_mask"].shape[1], masks[0].shape[1]
   p = padded_length(int(batch["prompt_mask"].sum(-1).max()), multiple, lp)
-  t = padded_length(int(np.flatnonzero(batch["mask"].any(0)).max(initial=-1)) + 1, multiple, n)
+  last = max(int(np.flatnonzero(m.any(0)).max(initial=-1)) for m in masks)
+  t = padded_length(last + 1, multiple, n)
   out = {}
   for k, v in batch.items():
     if k.startswith("prompt"):

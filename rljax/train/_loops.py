@@ -729,7 +729,9 @@ def dpo_phase(env: Env, graphdef, params, rest):
     epoch, i = divmod(s, per_epoch)
     perm = np.asarray(jax.random.permutation(jax.random.fold_in(base_key, epoch), m))
     rows = perm[i * bs:(i + 1) * bs]
-    state, metrics = step(state, {k: v[rows] for k, v in pairs.items()})
+    # cfg.pad_multiple: cut the padding columns every pair of the step shares.
+    batch = _data.trim_padding({k: v[rows] for k, v in pairs.items()}, cfg.pad_multiple)
+    state, metrics = step(state, batch)
     metrics = dict(jax.device_get(metrics))
     metrics["num_pairs"] = float(m)
     metrics["tokens"] = float(pairs["chosen_mask"][rows].sum() + pairs["rejected_mask"][rows].sum())

@@ -1,5 +1,7 @@
-"""Bucketed padding: ``SFTConfig``, ``GRPOConfig`` and ``PPOConfig.pad_multiple`` train the same
-model as fixed padding to the task's maxima, on fewer padded tokens (tiny runs, 8 CPU devices)."""
+"""Bucketed padding: ``pad_multiple`` of ``SFTConfig``, ``GRPOConfig``, ``PPOConfig`` and
+``DPOConfig`` trains the same
+model as fixed padding to the task's maxima, on fewer padded tokens (tiny runs, 8 CPU
+devices)."""
 
 import json
 
@@ -7,6 +9,8 @@ import numpy as np
 
 from rljax.train import (
   CheckpointConfig,
+  DPOConfig,
+  DPOJob,
   GRPOConfig,
   GRPOJob,
   LogConfig,
@@ -19,7 +23,7 @@ from rljax.train import (
   TaskSpec,
   _data,
 )
-from rljax.train._loops import run_grpo, run_ppo, run_sft
+from rljax.train._loops import run_dpo, run_grpo, run_ppo, run_sft
 
 MODEL = ModelSpec(d_model=16, num_layers=1, num_heads=2, num_kv_heads=2, mlp_dim=32)
 # k = 1-2 problems: prompts and worked answers well under the maxima 64 / 48.
@@ -99,4 +103,30 @@ def test_ppo_pad_multiple_gives_the_fixed_padding_run(tmp_path, monkeypatch):
   cut = [(p, n) for m, p, n in widths if m == 8]
   assert [w for w in widths if w[0] == 0] == [(0, 64, 48)] * 2  # fixed: the maxima
   assert len(cut) == 2 and all(p < 64 and p % 8 == n % 8 == 0 for p, n in cut), cut
+  assert min(n for _, n in cut) < 48, cut  # a step whose completions were cut too
+
+
+def test_dpo_pad_multiple_gives_the_fixed_padding_run(tmp_path, monkeypatch):
+  widths = []
+  trim = _data.trim_padding
+
+  def spy(batch, multiple):
+    out = trim(batch, multiple)
+    widths.append((multiple, out["prompt"].shape[1], out["chosen"].shape[1]))
+    return out
+
+  monkeypatch.setattr(_data, "trim_padding", spy)
+  out = {}
+  for m in (0, 8):
+    run_dpo(DPOJob(
+        run_dir=str(tmp_path / f"m{m}"), seed=2, model=MODEL, task=TASK,
+        sft=SFTConfig(steps=60, batch_size=8), sft_optim=OPTIM, optim=OPTIM,
+        dpo=DPOConfig(steps=3, batch_size=8, num_pairs=16, samples_per_prompt=2, pad_multiple=m),
+        **QUIET))
+    out[m] = _metrics(tmp_path / f"m{m}", "dpo", "loss", "tokens")
+  for a, b in zip(out[8], out[0]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  cut = [(p, n) for m, p, n in widths if m == 8]
+  assert [w for w in widths if w[0] == 0] == [(0, 64, 48)] * 3  # fixed: the maxima
+  assert len(cut) == 3 and all(p < 64 and p % 8 == n % 8 == 0 for p, n in cut), cut
   assert min(n for _, n in cut) < 48, cut  # a step whose completions were cut too
