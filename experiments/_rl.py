@@ -254,7 +254,7 @@ def _log(progress: bool) -> LogConfig:
 
 # Config fields added after runs were cached, with the value that reproduces those runs: left
 # out of run keys at that value, so cached runs are still found (and any other value is a new
-# run). pad_multiple (SFTConfig, GRPOConfig): 0 = fixed padding, as every run before it.
+# run). pad_multiple (SFT, GRPO, PPO, DPO configs): 0 = fixed padding, as every run before it.
 _KEY_NEUTRAL = {"pad_multiple": 0}
 
 

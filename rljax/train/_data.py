@@ -4,8 +4,8 @@ The data-iterator position of a run is simply the step: the problems of step ``s
 ``task.generate(np.random.default_rng([seed, s, round]), n)``, so a resumed run sees exactly
 the problems an uninterrupted one would. Shapes are static (prompts left-padded to
 ``max_prompt_len``, completions right-padded to a fixed length; longer ones
-are errors) so nothing recompiles, except SFT batches with ``SFTConfig.pad_multiple`` set,
-which are padded to a few bucketed lengths instead (one compile per bucket).
+are errors) so nothing recompiles, except where a trainer's ``pad_multiple`` is set (SFT, GRPO,
+PPO, DPO): its batches take a few bucketed widths instead (one compile per width).
 """
 
 from __future__ import annotations
