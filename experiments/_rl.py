@@ -136,6 +136,12 @@ def chance_line(ks: Sequence[int]) -> str:
           + "; a guess never passes the verified check.")
 
 
+def minutes(seconds: float) -> str:
+  """A wall time for a README: ``"12.3 min"``, or ``"42 s"`` under a minute (an invocation that
+  reused its finished runs)."""
+  return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
 def padding_note(preset: RLPreset) -> str:
   """The README sentence on bucketed padding (``SFTConfig`` / ``GRPOConfig.pad_multiple``), or
   ``""`` when batches keep the fixed maximal shapes."""

@@ -307,6 +307,16 @@ def test_difficulty_verdict_reads_each_claim_against_the_seed_spread():
   assert "rises" not in d._verdict("cpu", 2, s, kk)
 
 
+def test_difficulty_training_time_counts_every_run_once_or_says_it_cannot():
+  d = importlib.import_module("difficulty")
+  bands = {"id": [{"wall_s": 10.0}, {"wall_s": 20.0}], "edge": [{"wall_s": 5.0}]}
+  transfer = {"0.0": {"pretrain_wall_s": 100.0, "runs": [{"wall_s": 1.0}]},
+              "0.01": {"pretrain_wall_s": 300.0, "runs": [{"wall_s": 2.0}]}}
+  assert d.training_time(bands, transfer) == {"pretrain_s": 400.0, "rl_s": 38.0}
+  del transfer["0.01"]["pretrain_wall_s"]  # results written before the field was kept
+  assert d.training_time(bands, transfer) is None
+
+
 def test_difficulty_summary_reads_verified_pass_at_k_and_keeps_answer_only_beside_it():
   d = importlib.import_module("difficulty")
   ks = [1, 2]
