@@ -50,30 +50,44 @@ def _bos(tok) -> list[int]:
   return [] if bos is None else [int(bos)]
 
 
+def padded_length(needed: int, multiple: int, cap: int) -> int:
+  """``needed`` rounded up to a multiple of ``multiple`` (``multiple = 0``: ``cap``), at most
+  ``cap``. A row longer than ``cap`` is left to the encoders, which raise for it."""
+  if multiple <= 0:
+    return cap
+  return min(cap, -(-max(needed, 1) // multiple) * multiple)
+
+
 def encode_prompts(tok: Tokenizer, texts: list[str], length: int, *,
-                   field: str = "task.max_prompt_len") -> tuple[np.ndarray, np.ndarray]:
-  """Left-padded prompt ids ``[B, length]`` and mask (BOS first).
+                   field: str = "task.max_prompt_len", pad_multiple: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+  """Left-padded prompt ids ``[B, length]`` and mask (BOS first); with ``pad_multiple = m > 0``
+  ``[B, L]``, L the next multiple of m of the longest prompt (at most ``length``).
 
   Raises:
     ValueError: naming ``field`` when a prompt needs more than ``length`` tokens; a prompt is
       never cut silently (the model would see a different problem from the one scored).
   """
-  tokens = np.full((len(texts), length), tok.pad_id, np.int32)
-  mask = np.zeros((len(texts), length), np.int32)
-  for i, t in enumerate(texts):
-    ids = _bos(tok) + list(tok.encode(t))
+  rows = [_bos(tok) + list(tok.encode(t)) for t in texts]
+  for i, (t, ids) in enumerate(zip(texts, rows)):
     if len(ids) > length:
       raise ValueError(f"{field}: a prompt needs {len(ids)} tokens but {field} = {length}; "
                        f"raise {field} or use shorter prompts (prompt {i}: {t[:60]!r}...)")
+  if pad_multiple:
+    length = padded_length(max(map(len, rows), default=0), pad_multiple, length)
+  tokens = np.full((len(texts), length), tok.pad_id, np.int32)
+  mask = np.zeros((len(texts), length), np.int32)
+  for i, ids in enumerate(rows):
     tokens[i, length - len(ids):] = ids
     mask[i, length - len(ids):] = 1
   return tokens, mask
 
 
 def encode_completions(tok: Tokenizer, texts: list[str], length: int, *,
-                       field: str = "task.max_answer_len", truncate: bool = False
-                       ) -> tuple[np.ndarray, np.ndarray]:
-  """Right-padded completion ids ``[B, length]`` ending in EOS.
+                       field: str = "task.max_answer_len", truncate: bool = False,
+                       pad_multiple: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Right-padded completion ids ``[B, length]`` ending in EOS; with ``pad_multiple = m > 0``
+  ``[B, L]``, L the next multiple of m of the longest completion (at most ``length``).
 
   Args:
     truncate: cut completions longer than ``length`` (with their EOS) instead of raising; only
@@ -83,15 +97,18 @@ def encode_completions(tok: Tokenizer, texts: list[str], length: int, *,
     ValueError: naming ``field`` when a completion + EOS needs more than ``length`` tokens and
       ``truncate`` is False (SFT targets are never cut silently).
   """
-  tokens = np.full((len(texts), length), tok.pad_id, np.int32)
-  mask = np.zeros((len(texts), length), np.int32)
-  for i, t in enumerate(texts):
-    ids = [*list(tok.encode(t)), tok.eos_id]
+  rows = [[*list(tok.encode(t)), tok.eos_id] for t in texts]
+  for i, (t, ids) in enumerate(zip(texts, rows)):
     if len(ids) > length:
       if not truncate:
         raise ValueError(f"{field}: a completion needs {len(ids)} tokens (with EOS) but {field} "
                          f"= {length}; raise {field} (completion {i}: {t[:60]!r}...)")
-      ids = ids[:length]
+      rows[i] = ids[:length]
+  if pad_multiple:
+    length = padded_length(max(map(len, rows), default=0), pad_multiple, length)
+  tokens = np.full((len(texts), length), tok.pad_id, np.int32)
+  mask = np.zeros((len(texts), length), np.int32)
+  for i, ids in enumerate(rows):
     tokens[i, :len(ids)] = ids
     mask[i, :len(ids)] = 1
   return tokens, mask
@@ -104,14 +121,6 @@ def decode_completions(tok: Tokenizer, tokens: np.ndarray, mask: np.ndarray) -> 
     ids = [int(t) for t, v in zip(row, m) if v and int(t) != tok.eos_id and int(t) != tok.pad_id]
     out.append(tok.decode(ids))
   return out
-
-
-def padded_length(needed: int, multiple: int, cap: int) -> int:
-  """``needed`` rounded up to a multiple of ``multiple`` (``multiple = 0``: ``cap``), at most
-  ``cap``. A row longer than ``cap`` is left to the encoders, which raise for it."""
-  if multiple <= 0:
-    return cap
-  return min(cap, -(-max(needed, 1) // multiple) * multiple)
 
 
 def trim_padding(batch: dict[str, np.ndarray], multiple: int) -> dict[str, np.ndarray]:
@@ -146,14 +155,8 @@ def sft_batch(task, tok: Tokenizer, examples: list[Any], prompt_len: int, answer
   ``pad_multiple = m > 0`` only to the next multiple of m of the batch's longest prompt /
   answer (at most those lengths), which changes no valid token's loss, only the padding.
   """
-  prompts = [task.format_prompt(e) for e in examples]
-  targets = [task.sft_target(e) for e in examples]
-  if pad_multiple:
-    bos = len(_bos(tok))
-    prompt_len = padded_length(max(bos + len(tok.encode(t)) for t in prompts), pad_multiple,
-                               prompt_len)
-    answer_len = padded_length(max(len(tok.encode(t)) + 1 for t in targets), pad_multiple,
-                               answer_len)
-  prompt, prompt_mask = encode_prompts(tok, prompts, prompt_len)
-  tokens, mask = encode_completions(tok, targets, answer_len)
+  prompt, prompt_mask = encode_prompts(tok, [task.format_prompt(e) for e in examples],
+                                       prompt_len, pad_multiple=pad_multiple)
+  tokens, mask = encode_completions(tok, [task.sft_target(e) for e in examples], answer_len,
+                                    pad_multiple=pad_multiple)
   return {"prompt": prompt, "prompt_mask": prompt_mask, "tokens": tokens, "mask": mask}
