@@ -41,7 +41,10 @@ REWARD_OVER_LIMIT = -1.0
 REWARD_BAD_NUMBERS = -2.0
 REWARD_ILLEGAL = -3.0
 
-_NUMBERS_LINE = re.compile(r"Numbers:((?: *[0-9]+)+) *\.")
+# One way to split a run of digits and spaces (numbers after the first need a space), so a long
+# digit run with no closing "." fails in linear time; ``((?: *[0-9]+)+)`` backtracked
+# exponentially (a sampled "Numbers: 1111...1" without a period hung an evaluation).
+_NUMBERS_LINE = re.compile(r"Numbers:( *[0-9]+(?: +[0-9]+)*) *\.")
 
 
 def card_value(rank: str, ood: bool | tuple[int, int, int]) -> int:

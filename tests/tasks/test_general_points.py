@@ -1,5 +1,6 @@
 """general_points: solvable hands, rule variants, the paper's reward table, multi-turn."""
 
+import time
 from fractions import Fraction
 
 import pytest
@@ -71,6 +72,18 @@ def test_numbers_read_probe():
   assert not TASK.numbers_read(ex, "Numbers: " + " ".join(map(str, wrong)) + ".")
   assert not TASK.numbers_read(ex, "Numbers: " + " ".join(map(str, nums[:3])) + ".")
   assert not TASK.numbers_read(ex, "<answer>" + ex.answer + "</answer>")
+  assert TASK.numbers_read(ex, "Numbers:" + " ".join(map(str, nums)) + ".")  # no space after ":"
+  assert not TASK.numbers_read(ex, "Numbers: " + "".join(map(str, nums)) + ".")  # one number
+
+
+def test_numbers_read_is_linear_on_a_long_digit_run():
+  # A sampled "Numbers: 111...1" with no closing period: the probe's old pattern backtracked
+  # over every split of the digits (2^n; 40 digits would take hours).
+  ex = TASK.generate(0, 1)[0]
+  start = time.perf_counter()
+  for n in (40, 400, 4000):
+    assert not TASK.numbers_read(ex, "Numbers: " + "1" * n + " 2" * n)
+  assert time.perf_counter() - start < 1.0
 
 
 @pytest.mark.parametrize("faces", ["rand", (10, 10), (0, 1, 2), (1, 2, 14), (1.0, 2, 3)])
