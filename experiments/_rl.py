@@ -320,6 +320,40 @@ def _done_marker(run_dir: str) -> str:
   return os.path.join(run_dir, "DONE.json")
 
 
+def _clear(run_dir: str) -> None:
+  """Remove a run folder about to be retrained, with the evaluations cached in it."""
+  if os.path.isdir(run_dir):
+    import shutil
+
+    shutil.rmtree(run_dir)
+
+
+def _parent_identity(init_from: str | None) -> str | None:
+  """A hash of the finished-run record of the run a job starts from (``model.init_from``), or
+  ``None`` (no parent, or one that is not a study run folder). A job's cache key holds the
+  parent's *path*, which a chain of runs keeps when a parent is retrained; this tells the
+  retrained parent from the old one."""
+  if not init_from or not os.path.exists(_done_marker(init_from)):
+    return None
+  with open(_done_marker(init_from), "rb") as f:
+    return hashlib.sha1(f.read()).hexdigest()[:12]
+
+
+def _same_parent(done: dict[str, Any], init_from: str | None, run_dir: str) -> bool:
+  """Whether a finished run was made from the parent run now at ``init_from``. Records made
+  before parents were recorded count as made from it unless the parent finished after them."""
+  ident = _parent_identity(init_from)
+  if "parent" in done:
+    return done["parent"] == ident
+  if ident is None:
+    return True
+  if os.path.getmtime(_done_marker(init_from)) > os.path.getmtime(_done_marker(run_dir)):
+    print(f"note: {run_dir} is older than the run it starts from ({init_from}); retraining",
+          file=sys.stderr)
+    return False
+  return True
+
+
 def _read_done(run_dir: str) -> dict[str, Any] | None:
   p = _done_marker(run_dir)
   if os.path.exists(p):
@@ -349,8 +383,9 @@ def sft_checkpoint(workdir: str, preset: RLPreset, seed: int | None = None, *,
   run_dir = os.path.join(workdir, "sft", f"{_key(model, task, sft, optim)}-s{seed}")
   done = _read_done(run_dir)
   fingerprint = task_fingerprint(task)
-  if _fresh(done, fingerprint, run_dir):
+  if _fresh(done, fingerprint, run_dir) and _same_parent(done, init_from, run_dir):
     return done
+  _clear(run_dir)
   from rljax.train import run_sft
 
   job = SFTJob(run_dir=run_dir, seed=seed, overwrite=True, model=model, task=task, sft=sft,
@@ -359,7 +394,8 @@ def sft_checkpoint(workdir: str, preset: RLPreset, seed: int | None = None, *,
   t = _common.Stopwatch()
   res = run_sft(job)
   out = {"run_dir": run_dir, "seed": seed, "before": res["before"], "after": res["after"],
-         "wall_s": t(), "config": job, "task_fingerprint": fingerprint}
+         "wall_s": t(), "config": job, "task_fingerprint": fingerprint,
+         "parent": _parent_identity(init_from)}
   _write_done(run_dir, out)
   return _read_done(run_dir)
 
@@ -401,17 +437,16 @@ def _run_cached(job, kind: str) -> dict[str, Any]:
   done = _read_done(job.run_dir)
   fingerprint = task_fingerprint(job.task)
   if (done is not None and done.get("key") == key
-      and _fresh(done, fingerprint, job.run_dir)):
+      and _fresh(done, fingerprint, job.run_dir)
+      and _same_parent(done, job.model.init_from, job.run_dir)):
     done["metrics"] = read_metrics(job.run_dir)
     return done
-  if os.path.isdir(job.run_dir):
-    import shutil
-
-    shutil.rmtree(job.run_dir)
+  _clear(job.run_dir)
   t = _common.Stopwatch()
   res = (run_grpo if kind == "grpo" else run_ppo)(job)
   out = {"run_dir": job.run_dir, "key": key, "seed": job.seed, "before": res["before"],
-         "after": res["after"], "wall_s": t(), "config": job, "task_fingerprint": fingerprint}
+         "after": res["after"], "wall_s": t(), "config": job, "task_fingerprint": fingerprint,
+         "parent": _parent_identity(job.model.init_from)}
   _write_done(job.run_dir, out)
   out = _read_done(job.run_dir)
   out["metrics"] = read_metrics(job.run_dir)

@@ -13,6 +13,10 @@ ID-rule hands only:
   (a) more SFT (constant learning rate);
   (b) GRPO;
   (c) GRPO from scratch (a random-init model).
+Every seed pre-trains its own base (the base's seed is the arms' seed), so the spread over seeds
+holds the base's variation as well as RL's: with one base shared by every seed, re-training it
+with the same recipe (only the float rounding changed, by padding batches to their longest
+row) turned GRPO's OOD pass@1 from a gain (0.041 -> 0.061) into a loss (0.047 -> 0.034).
 Each arm trains in ``chunks`` equal chunks and is evaluated after every chunk on ID and OOD
 hands: pass@1 from n samples at T = 1; the rule-following probe ``numbers_read`` (the
 completion's ``Numbers:`` line lists the hand's numbers under the prompt's rule, the analogue
@@ -67,11 +71,12 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
     p = R.RLPreset(
         model=R.CPU_MODEL,
         task=TaskSpec(name="general_points", num_eval=32, max_prompt_len=96, max_answer_len=96),
-        sft=SFTConfig(steps=3000, batch_size=32),
+        sft=SFTConfig(steps=3000, batch_size=32, pad_multiple=16),
         sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=3000,
                               min_lr_ratio=0.05),
         optim=R.SHARED_RL_OPTIM,
-        grpo=GRPOConfig(steps=15, prompts_per_step=16, group_size=8, max_new_tokens=96),
+        grpo=GRPOConfig(steps=15, prompts_per_step=16, group_size=8, max_new_tokens=96,
+                        pad_multiple=16),
         seeds=(0, 1), eval_problems=64, eval_samples=4, eval_batch=16, max_new_tokens=96)
     return p, {"chunks": 4, "sft_chunk": 50, "rl_chunk": 15, "sft_lr": 1e-3,
                "final_samples": 16}
@@ -111,10 +116,10 @@ def _evaluate(run_dir: str, preset: R.RLPreset, sets: dict, seed: int,
   return out
 
 
-def final_evals(base_dir: str, arms: dict, preset: R.RLPreset, sets: dict, n: int) -> dict:
-  """The base and every arm's last checkpoint, re-evaluated with ``n`` samples per hand (the
-  verdict's numbers; the per-chunk curves use ``preset.eval_samples``)."""
-  out = {"base": _evaluate(base_dir, preset, sets, 600, n=n)}
+def final_evals(bases: list[dict], arms: dict, preset: R.RLPreset, sets: dict, n: int) -> dict:
+  """Every seed's base and every arm's last checkpoint, re-evaluated with ``n`` samples per hand
+  (the verdict's numbers; the per-chunk curves use ``preset.eval_samples``)."""
+  out = {"base": [_evaluate(b["run_dir"], preset, sets, 600 + b["seed"], n=n) for b in bases]}
   for arm, runs in arms.items():
     out[arm] = [_evaluate(r["points"][-1]["run_dir"], preset, sets, 700 + r["seed"], n=n)
                 for r in runs]
@@ -122,11 +127,10 @@ def final_evals(base_dir: str, arms: dict, preset: R.RLPreset, sets: dict, n: in
 
 
 def final_summary(final: dict, sets: dict) -> dict:
-  """Per arm and ``<split>/<metric>``: mean and std over seeds, and the completions behind each
-  mean (hands x samples x seeds, for the sampling error). ``"base"``: one evaluation."""
+  """Per arm (the bases too) and ``<split>/<metric>``: mean and std over seeds, and the
+  completions behind each mean (hands x samples x seeds, for the sampling error)."""
   out = {}
   for arm, evs in final.items():
-    evs = [evs] if arm == "base" else evs
     out[arm] = {}
     for s in SPLITS:
       samples = len(sets[s]) * evs[0][s]["n"] * len(evs)
@@ -145,15 +149,17 @@ def main(argv=None) -> str:
   t = C.Stopwatch()
   sets = {"in_distribution": R.problems(preset.task, preset.eval_problems, ood=False),
           "ood": R.problems(preset.task, preset.eval_problems, ood=True)}
-  base = R.sft_checkpoint(args.workdir, preset, task=pretrain_task(preset.task),
-                          progress=progress)
-  base_eval = _evaluate(base["run_dir"], preset, sets, 500)
+  # One base per seed: the bases differ by their pre-training's seed, so the seed spread holds
+  # the base's own variation (one shared base made the verdict hinge on it, see the docstring).
+  bases = [R.sft_checkpoint(args.workdir, preset, seed, task=pretrain_task(preset.task),
+                            progress=progress) for seed in preset.seeds]
+  base_evals = [_evaluate(b["run_dir"], preset, sets, 500 + b["seed"]) for b in bases]
   sft_more_optim = OptimConfig(learning_rate=extra["sft_lr"], warmup_steps=0,
                                schedule="constant")
   grpo = dataclasses.replace(preset.grpo, steps=extra["rl_chunk"])
   preset_rl = dataclasses.replace(preset, grpo=grpo)
   arms: dict[str, list] = {a: [] for a in ARMS}
-  for seed in preset.seeds:
+  for seed, base, base_eval in zip(preset.seeds, bases, base_evals):
     for arm in arms:
       prev = None if arm == "GRPO from scratch" else base["run_dir"]
       points = []
@@ -175,17 +181,19 @@ def main(argv=None) -> str:
                        "eval": _evaluate(prev, preset, sets, seed + 100 + c)})
       arms[arm].append({"seed": seed, "points": points})
   summary = summarize(arms)
-  final = final_summary(final_evals(base["run_dir"], arms, preset, sets,
-                                    extra["final_samples"]), sets)
+  final_raw = final_evals(bases, arms, preset, sets, extra["final_samples"])
+  final = final_summary(final_raw, sets)
   wall = t()  # one reading for results.json and the README, so a re-render matches
   path = R.write_results(NAME, args.out, preset_name=args.preset, preset=preset, arms=arms,
                          summary=summary, wall_s=wall,
-                         extra={"base": {k: v for k, v in base.items() if k != "config"},
+                         extra={"bases": [{k: v for k, v in b.items() if k != "config"}
+                                          for b in bases],
                                 "base_task": pretrain_task(preset.task),
-                                "base_eval": base_eval, "final": final, "study_extra": extra,
+                                "base_evals": base_evals, "final": final,
+                                "final_per_seed": final_raw, "study_extra": extra,
                                 "command": R.command(NAME, args.preset)})
   _figure(path, summary, extra)
-  _readme(path, args.preset, preset, extra, final, base, wall, arms)
+  _readme(path, args.preset, preset, extra, final, bases, wall, arms, final_raw)
   return path
 
 
@@ -233,9 +241,10 @@ def _figure(path: str, summary: dict, extra: dict) -> None:
 def _verdict(preset_name: str, ns: int, final: dict) -> str:
   """The paper's three sub-claims on the final evaluation. A difference counts when it exceeds
   the larger of the seed std (0.01 at least with several seeds) and its sampling error (the
-  binomial standard errors of the two pass@1 estimates, combined): more SFT lowers OOD pass@1
-  below the base's; GRPO ends above more SFT on OOD and not below the base; GRPO from scratch
-  fails on format. An OOD base below 0.02 is named a floor effect."""
+  binomial standard errors of the two pass@1 estimates, combined; one base per seed, so the
+  base has a seed std too): more SFT lowers OOD pass@1 below the base's; GRPO ends above more
+  SFT on OOD and not below the base; GRPO from scratch fails on format. An OOD base below 0.02
+  is named a floor effect."""
   if preset_name == "smoke":
     return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
   floor = 0.01 if ns > 1 else 0.0
@@ -243,7 +252,7 @@ def _verdict(preset_name: str, ns: int, final: dict) -> str:
   def get(arm, key):
     d = final[arm][key]
     se = float(np.sqrt(max(d["mean"] * (1 - d["mean"]), 1e-12) / d["samples"]))
-    return d["mean"], (max(d["std"], floor) if arm != "base" else 0.0), se
+    return d["mean"], max(d["std"], floor), se
 
   def beats(a, b):
     """(a - b, the threshold it must exceed, a - b in combined standard errors)."""
@@ -287,10 +296,10 @@ def _verdict(preset_name: str, ns: int, final: dict) -> str:
   ok = [sft_hurts, rl_keeps and rl_better, fmt_ok]
   what = "reproduced" if all(ok) else "partly reproduced" if any(ok) else "not reproduced"
   return (f"{what}: OOD pass@1 {base[0]:.3f} at the base -> {sft[0]:.3f} after more SFT "
-          f"({'a drop' if sft_hurts else 'no drop'} beyond the noise: {drop:+.3f}, "
+          f"({'a drop' if sft_hurts else 'no drop'} beyond the noise: {-drop:+.3f}, "
           f"{drop_z:.1f} standard errors) vs {rl[0]:.3f} after GRPO "
           f"({'above' if rl_better else 'not above'} more SFT beyond the noise: {lead:+.3f}, "
-          f"{lead_z:.1f} standard errors{'' if rl_keeps else '; and below the base'}); "
+          f"{lead_z:.1f} standard errors{'' if rl_keeps else f'; below the base: {-keep:+.3f}'}); "
           f"{read_part}; {fmt_part}.")
 
 
@@ -298,7 +307,21 @@ TABLE_KEYS = ("in_distribution/pass@1", "ood/pass@1", "in_distribution/numbers_r
               "ood/numbers_read", "ood/format_ok")
 
 
-def _readme(path, preset_name, preset, extra, final, base, wall, arms) -> None:
+def per_seed_line(final_raw: dict | None, seeds) -> str:
+  """One README sentence: each seed's OOD pass@1 at its base and after more SFT / GRPO (the
+  bases differ, so the paired changes read differently from the means)."""
+  if not final_raw:
+    return ""
+  arms = ("base", "more SFT", "GRPO from base")
+  parts = [f"seed {s} {final_raw['base'][i]['ood']['pass@1']:.3f} -> "
+           f"{final_raw[arms[1]][i]['ood']['pass@1']:.3f} / "
+           f"{final_raw[arms[2]][i]['ood']['pass@1']:.3f}" for i, s in enumerate(seeds)]
+  return ("\n\nPer seed, OOD pass@1 at its base -> after more SFT / after GRPO: "
+          + "; ".join(parts) + ".")
+
+
+def _readme(path, preset_name, preset, extra, final, bases, wall, arms,
+            final_raw=None) -> None:
   ns = len(preset.seeds)
   train_min = sum(p.get("wall_s") or 0.0 for runs in arms.values() for r in runs
                   for p in r["points"]) / 60
@@ -309,12 +332,12 @@ def _readme(path, preset_name, preset, extra, final, base, wall, arms) -> None:
   for arm, d in final.items():
     label = "base (pre-trained on random rules)" if arm == "base" else arm
     rows.append([label, str(steps[arm]),
-                 *(R.pm(d[k]["mean"], d[k]["std"], 1 if arm == "base" else ns)
-                   for k in TABLE_KEYS)])
+                 *(R.pm(d[k]["mean"], d[k]["std"], ns) for k in TABLE_KEYS)])
   verdict = _verdict(preset_name, ns, final)
+  seed_line = per_seed_line(final_raw, preset.seeds)
   m = preset.model
-  base_wall = base.get("wall_s")
-  base_time = f", {base_wall / 60:.1f} min" if base_wall else ""
+  base_walls = [b["wall_s"] / 60 for b in bases if b.get("wall_s")]
+  base_time = (f", {' / '.join(f'{w:.1f}' for w in base_walls)} min" if base_walls else "")
   text = f"""# SFT memorizes, RL generalizes: GeneralPoints (arXiv 2501.17161)
 
 Claim (paper): RL (PPO after SFT) improves OOD (GP-L 11.5 -> 15.0) while SFT collapses OOD
@@ -326,8 +349,8 @@ distribution, `J=11 Q=12 K=13.` out of distribution, OOD hands hold a face card)
 ID rule alone never solves an OOD hand (the first version of this study: OOD pass@1 0.000 for
 every arm), so the base model stands in for the paper's pre-training: SFT for {preset.sft.steps}
 steps on hands whose prompt states a random rule (J, Q, K each 1..13, never 11 12 13; batch
-{preset.sft.batch_size}, lr {preset.sft_optim.learning_rate:g} cosine{base_time}). From it, on
-ID-rule hands only:
+{preset.sft.batch_size}, lr {preset.sft_optim.learning_rate:g} cosine; one base per
+seed{base_time}). From it, on ID-rule hands only:
 {extra["chunks"]} chunks of {extra["sft_chunk"]} SFT steps (batch {preset.sft.batch_size}, constant
 lr {extra["sft_lr"]:g}) or {extra["rl_chunk"]} GRPO steps ({preset.grpo.prompts_per_step} hands x
 G={preset.grpo.group_size}, lr {preset.optim.learning_rate:g}). Evaluated after every chunk on
@@ -337,8 +360,8 @@ under the prompt's rule, the analogue of the paper's card-recognition accuracy) 
 answers; the base and each arm's last checkpoint again with n={extra["final_samples"]} for the
 table and the verdict. {ns} seed(s); preset `{preset_name}` on {os.cpu_count()} CPU cores: the
 arms' training runs took {train_min:.1f} min ({ns} seed(s), evaluations not included), this
-invocation {wall / 60:.1f} min (finished runs and evaluations are reused from the run folders).
-GRPO instead of the paper's PPO (cheaper; `rljax ppo` exists).
+invocation {wall / 60:.1f} min (finished runs and evaluations are reused from the run
+folders).{R.padding_note(preset)} GRPO instead of the paper's PPO (cheaper; `rljax ppo` exists).
 
 The base and each arm's final checkpoint (n={extra["final_samples"]} samples per hand; mean +- std
 over seeds):
@@ -346,7 +369,7 @@ over seeds):
 {R.table(["arm", "steps", "ID pass@1", "OOD pass@1", "ID rule read", "OOD rule read",
           "OOD well-formed"], rows)}
 
-![ID / OOD accuracy and rule reading over training](id_ood.png)
+![ID / OOD accuracy and rule reading over training](id_ood.png){seed_line}
 
 Verdict: {verdict}
 
@@ -361,7 +384,8 @@ def rerender(path: str) -> None:
   preset, extra = preset_for(r["preset"])
   preset = R.apply_seeds(preset, r["seeds"])
   _figure(path, r["summary"], extra)
-  _readme(path, r["preset"], preset, extra, r["final"], r["base"], r["wall_time_s"], r["arms"])
+  _readme(path, r["preset"], preset, extra, r["final"], r["bases"], r["wall_time_s"], r["arms"],
+          r.get("final_per_seed"))
 
 
 if __name__ == "__main__":

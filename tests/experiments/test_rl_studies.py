@@ -195,8 +195,31 @@ def test_sft_vs_rl_verdict_names_the_floor_effect_and_reads_each_claim():
   assert few.startswith("not reproduced") and "no drop" in few and "not above" in few
   # GRPO ahead of SFT but itself below the base: the RL claim does not hold.
   rl_down = svr._verdict("cpu", 2, _svr_final(0.2, 0.02, 0.1, 0.9))
-  assert rl_down.startswith("partly reproduced") and "below the base" in rl_down
+  assert rl_down.startswith("partly reproduced") and "below the base: -0.100" in rl_down
+  assert "a drop beyond the noise: -0.180" in rl_down
   assert "does not fail on format" in rl_down
+  # One base per seed: the bases' spread counts like any arm's. A 0.08 base std hides the drop
+  # that the same means show with steady bases.
+  bases_vary = _svr_final(0.1, 0.04, 0.11, 0.3, std=0.0)
+  bases_vary["base"]["ood/pass@1"]["std"] = 0.08
+  assert "no drop" in svr._verdict("cpu", 2, bases_vary)
+  assert "a drop" in svr._verdict("cpu", 2, _svr_final(0.1, 0.04, 0.11, 0.3, std=0.0))
+
+
+def test_sft_vs_rl_final_summary_reads_every_seeds_base():
+  svr = importlib.import_module("sft_vs_rl")
+
+  def ev(p):
+    split = {"pass@1": p, "numbers_read": p, "format_ok": 1.0, "n": 4}
+    return {"in_distribution": split, "ood": split}
+
+  sets = {"in_distribution": [None] * 8, "ood": [None] * 8}
+  final = {"base": [ev(0.1), ev(0.3)], "more SFT": [ev(0.5), ev(0.5)]}
+  out = svr.final_summary(final, sets)
+  assert out["base"]["ood/pass@1"]["mean"] == pytest.approx(0.2)
+  assert out["base"]["ood/pass@1"]["std"] == pytest.approx(0.1)
+  assert out["base"]["ood/pass@1"]["samples"] == 8 * 4 * 2  # hands x samples x seeds
+  assert out["more SFT"]["ood/pass@1"]["std"] == 0.0
 
 
 def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
@@ -518,3 +541,26 @@ def test_task_fingerprint_follows_the_task_code_and_guards_the_run_cache(monkeyp
   assert not R._fresh(None, fp, "run")
   assert R._fresh({}, fp, "legacy-run") and R._fresh({}, fp, "legacy-run")
   assert capsys.readouterr().err.count("without a task fingerprint") == 1
+
+
+def test_a_chained_run_is_retrained_when_the_run_it_starts_from_was(tmp_path, capsys):
+  # sft_vs_rl's chunks start from the previous chunk's folder; the cache key holds that path,
+  # which stays when the parent is retrained, so the parent's record is checked too.
+  R = importlib.import_module("_rl")
+  parent, child = str(tmp_path / "c0"), str(tmp_path / "c1")
+  os.makedirs(parent)
+  os.makedirs(child)
+  R._write_done(parent, {"wall_s": 1.0})
+  R._write_done(child, {"parent": R._parent_identity(parent)})
+  assert R._same_parent(R._read_done(child), parent, child)
+  R._write_done(parent, {"wall_s": 2.0})  # the parent retrained
+  assert not R._same_parent(R._read_done(child), parent, child)
+  assert R._same_parent({"parent": None}, None, child)  # no parent
+  assert R._parent_identity(str(tmp_path / "hf-checkpoint")) is None  # not a study run folder
+  # Records from before parents were recorded: stale only if the parent finished after them.
+  R._write_done(child, {})
+  assert R._same_parent({}, parent, child)
+  later = os.path.getmtime(R._done_marker(child)) + 10
+  os.utime(R._done_marker(parent), (later, later))
+  assert not R._same_parent({}, parent, child)
+  assert "older than the run it starts from" in capsys.readouterr().err
