@@ -359,9 +359,10 @@ rule-following probe "rule read" (the completion's `Numbers:` line lists the han
 under the prompt's rule, the analogue of the paper's card-recognition accuracy) and well-formed
 answers; the base and each arm's last checkpoint again with n={extra["final_samples"]} for the
 table and the verdict. {ns} seed(s); preset `{preset_name}` on {os.cpu_count()} CPU cores: the
-arms' training runs took {train_min:.1f} min ({ns} seed(s), evaluations not included), this
-invocation {wall / 60:.1f} min (finished runs and evaluations are reused from the run
-folders).{R.padding_note(preset)} GRPO instead of the paper's PPO (cheaper; `rljax ppo` exists).
+arms' training runs took {train_min:.1f} min ({ns} seed(s), evaluations not included), training
+{sum(base_walls) + train_min:.1f} min with the bases, this invocation {wall / 60:.1f} min (finished
+runs and evaluations are reused from the run folders).{R.padding_note(preset)}
+GRPO instead of the paper's PPO (cheaper; `rljax ppo` exists).
 
 The base and each arm's final checkpoint (n={extra["final_samples"]} samples per hand; mean +- std
 over seeds):
