@@ -8,8 +8,11 @@ warm start. Everything goes through the public ``rljax.train`` job API (``SFTJob
   by a hash of the model / task / SFT config and the seed, so several studies (and every arm
   of one study) share one checkpoint instead of re-training it. Each finished run also stores
   :func:`task_fingerprint` (what the task code produced), and a run whose fingerprint differs
-  from the current code's is trained again rather than reused.
-* :func:`grpo_arm` / :func:`ppo_arm` run one RL arm from a checkpoint (``model.init_from``).
+  from the current code's is trained again rather than reused. A run that starts from another
+  (``model.init_from``) also stores a hash of that parent's record, and is trained again when
+  the parent was (a chain of chunks keeps the parent's path, so the key alone cannot tell).
+* :func:`grpo_arm` / :func:`ppo_arm` run one RL arm from a checkpoint (``model.init_from``),
+  reused on the same terms.
 * :func:`sample_counts` draws n completions per problem and counts correct ones;
   :func:`pass_curve` turns counts into the unbiased pass@k (Chen et al. 2021) averaged over
   problems.
