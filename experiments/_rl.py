@@ -246,7 +246,18 @@ def parser(name: str, doc: str) -> argparse.ArgumentParser:
   p.add_argument("--workdir", default=DEFAULT_WORKDIR,
                  help="where run folders (checkpoints, metrics.jsonl) go")
   p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
+  p.add_argument("--compile-cache", default=None, metavar="DIR",
+                 help="JAX's persistent compilation cache (default WORKDIR/jax_cache; 'none' "
+                      "turns it off): runs of one architecture share their compiled steps")
   return p
+
+
+def parse_args(name: str, doc: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+  """:func:`parser`'s flags, parsed; turns on the compilation cache they name."""
+  args = parser(name, doc).parse_args(argv)
+  cache = args.compile_cache or os.path.join(args.workdir, "jax_cache")
+  args.compile_cache = _common.compilation_cache(None if cache == "none" else cache)
+  return args
 
 
 def apply_seeds(preset: RLPreset, seeds: Sequence[int] | None) -> RLPreset:

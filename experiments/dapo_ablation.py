@@ -52,7 +52,7 @@ def arms_for(preset: R.RLPreset) -> dict[str, dict]:
 
 
 def main(argv=None) -> str:
-  args = R.parser(NAME, __doc__).parse_args(argv)
+  args = R.parse_args(NAME, __doc__, argv)
   preset = R.apply_seeds(R.arithmetic_preset(args.preset), args.seeds)
   t = C.Stopwatch()
   ex = R.problems(preset.task, preset.eval_problems)

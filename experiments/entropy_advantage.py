@@ -43,7 +43,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, int]:
 
 
 def main(argv=None) -> str:
-  args = R.parser(NAME, __doc__).parse_args(argv)
+  args = R.parse_args(NAME, __doc__, argv)
   preset, hard_k = preset_for(args.preset)
   preset = R.apply_seeds(preset, args.seeds)
   t = C.Stopwatch()

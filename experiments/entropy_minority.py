@@ -39,7 +39,7 @@ def preset_for(name: str) -> R.RLPreset:
 
 
 def main(argv=None) -> str:
-  args = R.parser(NAME, __doc__).parse_args(argv)
+  args = R.parse_args(NAME, __doc__, argv)
   preset = R.apply_seeds(preset_for(args.preset), args.seeds)
   t = C.Stopwatch()
   ex = R.problems(preset.task, preset.eval_problems)

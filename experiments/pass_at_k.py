@@ -45,7 +45,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
 
 
 def main(argv=None) -> str:
-  args = R.parser(NAME, __doc__).parse_args(argv)
+  args = R.parse_args(NAME, __doc__, argv)
   preset, extra = preset_for(args.preset)
   preset = R.apply_seeds(preset, args.seeds)
   n = extra["n"]

@@ -142,7 +142,7 @@ def final_summary(final: dict, sets: dict) -> dict:
 
 
 def main(argv=None) -> str:
-  args = R.parser(NAME, __doc__).parse_args(argv)
+  args = R.parse_args(NAME, __doc__, argv)
   preset, extra = preset_for(args.preset)
   preset = R.apply_seeds(preset, args.seeds)
   progress = not args.no_progress

@@ -105,7 +105,7 @@ def _score(run_dir: str, preset: R.RLPreset, ex, seed: int) -> dict:
 
 
 def main(argv=None) -> str:
-  args = R.parser(NAME, __doc__).parse_args(argv)
+  args = R.parse_args(NAME, __doc__, argv)
   preset = R.apply_seeds(preset_for(args.preset), args.seeds)
   progress = not args.no_progress
   t = C.Stopwatch()

@@ -43,10 +43,18 @@ def workdir(tmp_path_factory):
 
 @pytest.mark.parametrize("name", PARAMS)
 def test_smoke_preset_writes_results(name, workdir, tmp_path):
+  import _common as C
+  import jax
+
   mod = importlib.import_module(name)
   out = str(tmp_path / name)
-  path = mod.main(["--preset", "smoke", "--workdir", workdir, "--out", out, "--no-progress"])
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    path = mod.main(["--preset", "smoke", "--workdir", workdir, "--out", out, "--no-progress"])
+  finally:
+    C.compilation_cache(before)  # the study turned on its cache; the other tests run without
   assert path == out
+  assert os.listdir(os.path.join(workdir, "jax_cache"))  # its compiles went to WORKDIR/jax_cache
   with open(os.path.join(out, "results.json")) as f:
     res = json.load(f)
   assert SCHEMA <= set(res), SCHEMA - set(res)
@@ -492,6 +500,30 @@ def test_dapo_ablation_verdict_names_the_additions_that_help():
   assert flat.startswith("not reproduced")
   assert "Floor effect: the SFT base's verified pass@1 (0.040) is under 0.05" in flat
   assert da._verdict("cpu", 1, summary([0.4] * 5), 0.5, 16).startswith("inconclusive")
+
+
+def test_compile_cache_defaults_to_the_workdir_and_none_turns_it_off(tmp_path):
+  import _common as C
+  import _rl as R
+  import jax
+  import jax.numpy as jnp
+
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    args = R.parse_args("x", "doc", ["--workdir", str(tmp_path)])
+    assert args.compile_cache == str(tmp_path / "jax_cache") == jax.config.jax_compilation_cache_dir
+    y = jax.jit(lambda x: jnp.sin(x) * 3.25 + 0.125)(jnp.arange(5.0))  # a program no test has
+    assert os.listdir(tmp_path / "jax_cache")  # its compile was stored
+    assert C.machine_info()["compile_cache"] == args.compile_cache
+    other = str(tmp_path / "elsewhere")
+    assert R.parse_args("x", "doc", ["--compile-cache", other]).compile_cache == other
+    assert jax.config.jax_compilation_cache_dir == other
+    args = R.parse_args("x", "doc", ["--workdir", str(tmp_path), "--compile-cache", "none"])
+    assert args.compile_cache is None and jax.config.jax_compilation_cache_dir is None
+    assert C.machine_info()["compile_cache"] is None
+    assert np.array_equal(y, jax.jit(lambda x: jnp.sin(x) * 3.25 + 0.125)(jnp.arange(5.0)))
+  finally:
+    C.compilation_cache(before)
 
 
 def test_machine_info_records_the_process_start_not_the_write_time():
