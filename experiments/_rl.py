@@ -238,7 +238,7 @@ def parser(name: str, doc: str) -> argparse.ArgumentParser:
   """The flags every RL study takes."""
   p = argparse.ArgumentParser(prog=f"python experiments/{name}.py", description=doc)
   p.add_argument("--preset", default="cpu", choices=("smoke", "cpu", "gpu", "tpu"),
-                 help="model / budget preset (smoke runs in seconds; cpu takes 10-65 min on 2 "
+                 help="model / budget preset (smoke runs in seconds; cpu takes 4-40 min on 2 "
                       "cores, per study in experiments/README.md)")
   p.add_argument("--seeds", type=int, nargs="*", default=None,
                  help="override the preset's seeds")
