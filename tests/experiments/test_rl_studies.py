@@ -57,6 +57,8 @@ def test_smoke_preset_writes_results(name, workdir, tmp_path):
   assert os.listdir(os.path.join(workdir, "jax_cache"))  # its compiles went to WORKDIR/jax_cache
   with open(os.path.join(out, "results.json")) as f:
     res = json.load(f)
+  # Per study (the folder above is shared by every smoke): this study ran with the cache on.
+  assert res["machine"]["compile_cache"] == os.path.join(workdir, "jax_cache")
   assert SCHEMA <= set(res), SCHEMA - set(res)
   assert res["study"] == name and res["preset"] == "smoke"
   assert res["seeds"] == [0]
