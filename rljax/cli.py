@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of the ``rljax`` console script."""
   import tyro
 
+  from rljax import reuse_host_memory
+
+  reuse_host_memory(warn=False)  # before JAX's first computation; a no-op where JAX is up
+
   from rljax import presets
   from rljax.train import EvalJob, ExportJob
 
