@@ -167,6 +167,16 @@ class AttentionTest(chex.TestCase):
     self.assertEqual(int(cache.index), 5)
     np.testing.assert_array_equal(cache.mask[:, :5], mask.astype(bool))
     np.testing.assert_allclose(jnp.concatenate(outs, axis=1), full, rtol=1e-5, atol=1e-5)
+    # The layout a decode step reads in place: keys [B, K, L, Dh], values [B, K, Dh, L]; the
+    # slots past the index are untouched.
+    k, dh = attn.num_kv_heads, attn.head_dim
+    self.assertEqual(cache.k.shape, (2, k, 7, dh))
+    self.assertEqual(cache.v.shape, (2, k, dh, 7))
+    v_proj = nnx.merge(graphdef, state).v_proj(x).reshape(2, 5, k, dh)
+    np.testing.assert_allclose(cache.v[:, :, :, :5], jnp.transpose(v_proj, (0, 2, 3, 1)),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(cache.k[:, :, 5:], 0.0)
+    np.testing.assert_array_equal(cache.v[:, :, :, 5:], 0.0)
 
 
 if __name__ == "__main__":
