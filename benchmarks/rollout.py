@@ -8,6 +8,8 @@ with :func:`rljax.models.hf.from_pretrained`. Sampling at temperature 1 over the
 work. torch uses ``torch.set_num_threads(os.cpu_count())``; fp32 everywhere.
 
 Presets:
+  small: the experiments' cpu policy (2 layers, D 64, 4 heads, MLP 256, vocab 84, tied);
+    batch 128, prompt 96, 96 new
   tiny: 4 layers, D 256, 4 heads (2 kv), MLP 1024, vocab 32000; batch 32, prompt 64, 128 new
   qwen0.5b: Qwen2.5-0.5B shape (24 layers, D 896, 14 heads, 2 kv, MLP 4864, vocab 151936, tied);
     batch 8, prompt 64, 64 new
@@ -16,7 +18,7 @@ Times are wall-clock medians of ``--runs`` timed calls after one untimed call (t
 call includes compilation: reported separately as "compile"). tokens/s = batch * new / time.
 Prints one markdown table with the machine.
 
-  python benchmarks/rollout.py                         # both presets
+  python benchmarks/rollout.py                         # every preset
   python benchmarks/rollout.py --presets tiny --runs 5
 """
 
@@ -56,6 +58,10 @@ class Preset:
 
 
 PRESETS = {
+    # The experiments' cpu policy (experiments/_rl.py CPU_MODEL) with a GRPO step's rollout:
+    # 16 prompts x 8 samples; attention over the cache, not the LM head, dominates.
+    "small": Preset(name="small (2L, D64, V84)", layers=2, d_model=64, heads=4, kv_heads=4,
+                    mlp=256, vocab=84, tie=True, batch=128, prompt=96, new=96),
     "tiny": Preset(name="tiny (4L, D256, V32k)", layers=4, d_model=256, heads=4, kv_heads=2,
                    mlp=1024, vocab=32000, tie=False, batch=32, prompt=64, new=128),
     "qwen0.5b": Preset(name="Qwen2.5-0.5B shape (24L, D896, V152k)", layers=24, d_model=896,
