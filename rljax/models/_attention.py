@@ -140,8 +140,13 @@ class KVCache:
     )
 
 
+# einsum operand layouts of the keys and values: the projections' and the KVCache's.
+_KV_LAYOUTS = {"BSKD": ("BSKD", "BSKD"), "cache": ("BKSD", "BKDS")}
+
+
 def dot_product_attention(
-    q_BTHD: jax.Array, k_BSKD: jax.Array, v_BSKD: jax.Array, allowed_BTS: jax.Array
+    q_BTHD: jax.Array, k: jax.Array, v: jax.Array, allowed_BTS: jax.Array, *,
+    kv_layout: str = "BSKD",
 ) -> jax.Array:
   r"""Grouped-query softmax attention with a boolean mask (scores and softmax in fp32).
 
@@ -151,49 +156,34 @@ def dot_product_attention(
 
   Args:
     q_BTHD: ``[B, T, H, Dh]`` queries.
-    k_BSKD: ``[B, S, K, Dh]`` keys, K divides H.
-    v_BSKD: ``[B, S, K, Dh]`` values.
+    k: keys, ``[B, S, K, Dh]`` (K divides H), or ``[B, K, S, Dh]`` with ``kv_layout="cache"``.
+    v: values, ``[B, S, K, Dh]``, or ``[B, K, Dh, S]`` with ``kv_layout="cache"``.
     allowed_BTS: ``[B, T, S]`` bool, True where query t may attend to key s.
+    kv_layout: ``"BSKD"`` (the projections' layout) or ``"cache"`` (:class:`KVCache`'s).
 
   Returns:
     ``[B, T, H, Dh]`` in the dtype of ``q_BTHD``.
   """
-  chex.assert_rank([q_BTHD, k_BSKD, v_BSKD, allowed_BTS], [4, 4, 4, 3])
-  chex.assert_equal_shape([k_BSKD, v_BSKD])
+  if kv_layout not in _KV_LAYOUTS:
+    raise ValueError(f"kv_layout must be one of {sorted(_KV_LAYOUTS)}, got {kv_layout!r}")
+  k_spec, v_spec = _KV_LAYOUTS[kv_layout]
+  chex.assert_rank([q_BTHD, k, v, allowed_BTS], [4, 4, 4, 3])
   b, t, h, d = q_BTHD.shape
-  s, kv = k_BSKD.shape[1], k_BSKD.shape[2]
+  s, kv = k.shape[k_spec.index("S")], k.shape[k_spec.index("K")]
+  chex.assert_shape(k, tuple({"B": b, "S": s, "K": kv, "D": d}[c] for c in k_spec))
+  chex.assert_shape(v, tuple({"B": b, "S": s, "K": kv, "D": d}[c] for c in v_spec))
   if h % kv:
     raise ValueError(f"num_heads ({h}) must be a multiple of num_kv_heads ({kv})")
   chex.assert_shape(allowed_BTS, (b, t, s))
   q_BTKGD = q_BTHD.reshape(b, t, kv, h // kv, d)
   scores_BKGTS = jnp.einsum(
-      "BTKGD,BSKD->BKGTS", q_BTKGD, k_BSKD, preferred_element_type=jnp.float32
+      f"BTKGD,{k_spec}->BKGTS", q_BTKGD, k, preferred_element_type=jnp.float32
   ) * (1.0 / math.sqrt(d))
   mask_BKGTS = allowed_BTS[:, None, None, :, :]
   scores_BKGTS = jnp.where(mask_BKGTS, scores_BKGTS, jnp.finfo(jnp.float32).min)
   probs_BKGTS = jax.nn.softmax(scores_BKGTS, axis=-1)
-  probs_BKGTS = jnp.where(mask_BKGTS, probs_BKGTS, 0.0).astype(v_BSKD.dtype)
-  o_BTKGD = jnp.einsum("BKGTS,BSKD->BTKGD", probs_BKGTS, v_BSKD)
-  return o_BTKGD.reshape(b, t, h, d).astype(q_BTHD.dtype)
-
-
-def _cached_attention(
-    q_BTHD: jax.Array, k_BKSD: jax.Array, v_BKDS: jax.Array, allowed_BTS: jax.Array
-) -> jax.Array:
-  """:func:`dot_product_attention` reading keys ``[B, K, S, Dh]`` and values ``[B, K, Dh, S]``
-  in the :class:`KVCache` layout (the same formula and masking)."""
-  chex.assert_rank([q_BTHD, k_BKSD, v_BKDS, allowed_BTS], [4, 4, 4, 3])
-  b, t, h, d = q_BTHD.shape
-  kv = k_BKSD.shape[1]
-  q_BTKGD = q_BTHD.reshape(b, t, kv, h // kv, d)
-  scores_BKGTS = jnp.einsum(
-      "BTKGD,BKSD->BKGTS", q_BTKGD, k_BKSD, preferred_element_type=jnp.float32
-  ) * (1.0 / math.sqrt(d))
-  mask_BKGTS = allowed_BTS[:, None, None, :, :]
-  scores_BKGTS = jnp.where(mask_BKGTS, scores_BKGTS, jnp.finfo(jnp.float32).min)
-  probs_BKGTS = jax.nn.softmax(scores_BKGTS, axis=-1)
-  probs_BKGTS = jnp.where(mask_BKGTS, probs_BKGTS, 0.0).astype(v_BKDS.dtype)
-  o_BTKGD = jnp.einsum("BKGTS,BKDS->BTKGD", probs_BKGTS, v_BKDS)
+  probs_BKGTS = jnp.where(mask_BKGTS, probs_BKGTS, 0.0).astype(v.dtype)
+  o_BTKGD = jnp.einsum(f"BKGTS,{v_spec}->BTKGD", probs_BKGTS, v)
   return o_BTKGD.reshape(b, t, h, d).astype(q_BTHD.dtype)
 
 
@@ -340,7 +330,7 @@ class Attention(nnx.Module):
     if cache is None:
       o_BTHD = dot_product_attention(q_BTHD, k_all, v_all, allowed_BTS)
     else:
-      o_BTHD = _cached_attention(q_BTHD, k_BKSD.astype(self.dtype), v_BKDS.astype(self.dtype),
-                                 allowed_BTS)
+      o_BTHD = dot_product_attention(q_BTHD, k_BKSD.astype(self.dtype),
+                                     v_BKDS.astype(self.dtype), allowed_BTS, kv_layout="cache")
     y_BTD = self.o_proj(o_BTHD.reshape(b, t, self.num_heads * self.head_dim))
     return y_BTD, new_cache

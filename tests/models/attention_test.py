@@ -109,6 +109,22 @@ class DotProductAttentionTest(chex.TestCase):
     mha = dot_product_attention(q, jnp.repeat(k, 2, axis=2), jnp.repeat(v, 2, axis=2), allowed)
     np.testing.assert_allclose(gqa, mha, rtol=1e-5, atol=1e-6)
 
+  def test_cache_layout_equals_the_projection_layout(self):
+    rng = np.random.default_rng(2)
+    q = jnp.asarray(rng.normal(size=(2, 3, 4, 8)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
+    v = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
+    allowed = jnp.asarray(rng.random((2, 3, 5)) > 0.3)
+    want = dot_product_attention(q, k, v, allowed)
+    k_cache, v_cache = jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 3, 1))
+    got = dot_product_attention(q, k_cache, v_cache, allowed, kv_layout="cache")
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    with self.assertRaises(AssertionError):  # values in the keys' layout
+      dot_product_attention(q, k_cache, jnp.transpose(v, (0, 2, 1, 3)), allowed,
+                            kv_layout="cache")
+    with self.assertRaisesRegex(ValueError, "kv_layout"):
+      dot_product_attention(q, k, v, allowed, kv_layout="BKSD")
+
 
 class AttentionTest(chex.TestCase):
 
