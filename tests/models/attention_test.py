@@ -70,6 +70,16 @@ def test_rope_scores_depend_on_relative_position(m, n, shift):
   np.testing.assert_allclose(score(m, n), score(m + shift, n + shift), rtol=1e-4, atol=1e-4)
 
 
+
+def _gqa_inputs(seed):
+  """q [2, 3, 4, 8], k / v [2, 5, 2, 8] (two kv heads) and a random mask [2, 3, 5]."""
+  rng = np.random.default_rng(seed)
+  q = jnp.asarray(rng.normal(size=(2, 3, 4, 8)), jnp.float32)
+  k = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
+  v = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
+  return q, k, v, jnp.asarray(rng.random((2, 3, 5)) > 0.3)
+
+
 class DotProductAttentionTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -100,21 +110,13 @@ class DotProductAttentionTest(chex.TestCase):
     )
 
   def test_gqa_equals_mha_with_repeated_kv(self):
-    rng = np.random.default_rng(1)
-    q = jnp.asarray(rng.normal(size=(2, 3, 4, 8)), jnp.float32)
-    k = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
-    v = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
-    allowed = jnp.asarray(rng.random((2, 3, 5)) > 0.3)
+    q, k, v, allowed = _gqa_inputs(1)
     gqa = dot_product_attention(q, k, v, allowed)
     mha = dot_product_attention(q, jnp.repeat(k, 2, axis=2), jnp.repeat(v, 2, axis=2), allowed)
     np.testing.assert_allclose(gqa, mha, rtol=1e-5, atol=1e-6)
 
   def test_cache_layout_equals_the_projection_layout(self):
-    rng = np.random.default_rng(2)
-    q = jnp.asarray(rng.normal(size=(2, 3, 4, 8)), jnp.float32)
-    k = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
-    v = jnp.asarray(rng.normal(size=(2, 5, 2, 8)), jnp.float32)
-    allowed = jnp.asarray(rng.random((2, 3, 5)) > 0.3)
+    q, k, v, allowed = _gqa_inputs(2)
     want = dot_product_attention(q, k, v, allowed)
     k_cache, v_cache = jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 3, 1))
     got = dot_product_attention(q, k_cache, v_cache, allowed, kv_layout="cache")
