@@ -112,8 +112,8 @@ class KVCache:
   The slots axis L is laid out where a T = 1 decode step's two attention contractions read
   it in place: keys ``[B, Hkv, L, Dh]`` (``q . k`` contracts the minor Dh) and values
   ``[B, Hkv, Dh, L]`` (``p . v`` contracts the minor L). With the ``[B, L, Hkv, Dh]`` layout of
-  the projections XLA:CPU copied the whole cache into these layouts at every decode step: more
-  than half a rollout's time for the experiments' 2 x 64 policies (``benchmarks/rollout.py
+  the projections XLA:CPU copied the whole cache into these layouts at every decode step: about
+  half a rollout's time for the experiments' 2 x 64 policies (``benchmarks/rollout.py
   --presets small``: 11,000 -> 21,200 tok/s), with the same tokens and log-probs bit for bit.
 
   Attributes:
@@ -171,8 +171,9 @@ def dot_product_attention(
   chex.assert_rank([q_BTHD, k, v, allowed_BTS], [4, 4, 4, 3])
   b, t, h, d = q_BTHD.shape
   s, kv = k.shape[k_spec.index("S")], k.shape[k_spec.index("K")]
-  chex.assert_shape(k, tuple({"B": b, "S": s, "K": kv, "D": d}[c] for c in k_spec))
-  chex.assert_shape(v, tuple({"B": b, "S": s, "K": kv, "D": d}[c] for c in v_spec))
+  size = {"B": b, "S": s, "K": kv, "D": d}
+  chex.assert_shape(k, tuple(size[c] for c in k_spec))
+  chex.assert_shape(v, tuple(size[c] for c in v_spec))
   if h % kv:
     raise ValueError(f"num_heads ({h}) must be a multiple of num_kv_heads ({kv})")
   chex.assert_shape(allowed_BTS, (b, t, s))

@@ -70,7 +70,6 @@ def test_rope_scores_depend_on_relative_position(m, n, shift):
   np.testing.assert_allclose(score(m, n), score(m + shift, n + shift), rtol=1e-4, atol=1e-4)
 
 
-
 def _gqa_inputs(seed):
   """q [2, 3, 4, 8], k / v [2, 5, 2, 8] (two kv heads) and a random mask [2, 3, 5]."""
   rng = np.random.default_rng(seed)
