@@ -13,10 +13,14 @@ ID-rule hands only:
   (a) more SFT (constant learning rate);
   (b) GRPO;
   (c) GRPO from scratch (a random-init model).
-Every seed pre-trains its own base (the base's seed is the arms' seed), so the spread over seeds
-holds the base's variation as well as RL's: with one base shared by every seed, re-training it
-with the same recipe (only the float rounding changed, by padding batches to their longest
-row) turned GRPO's OOD pass@1 from a gain (0.041 -> 0.061) into a loss (0.047 -> 0.034).
+With ``base_per_seed`` (the gpu / tpu presets) every seed pre-trains its own base (the base's
+seed is the arms' seed), so the spread over seeds holds the base's variation as well as RL's:
+with one base shared by every seed, re-training it with the same recipe (only the float
+rounding changed, by padding batches to their longest row) turned GRPO's OOD pass@1 from a gain
+(0.041 -> 0.061) into a loss (0.047 -> 0.034). The cpu preset shares one base (the first
+seed's) to fit its 20-minute budget: a base costs half of it, and one pre-trained on half the
+hands (batch 16) could not read the rule (ID pass@1 0.021, OOD 0.003: a floor). Its seed
+spread is then the arms' alone, and its README says so.
 Each arm trains in ``chunks`` equal chunks and is evaluated after every chunk on ID and OOD
 hands: pass@1 from n samples at T = 1; the rule-following probe ``numbers_read`` (the
 completion's ``Numbers:`` line lists the hand's numbers under the prompt's rule, the analogue
@@ -66,11 +70,16 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
         ppo=PPOConfig(steps=1, prompts_per_step=8, max_new_tokens=32, epochs=1),
         seeds=(0,), eval_problems=4, eval_samples=2, eval_batch=4, max_new_tokens=32)
     return p, {"chunks": 2, "sft_chunk": 2, "rl_chunk": 1, "sft_lr": 1e-3,
-               "final_samples": 2}
+               "final_samples": 2, "base_per_seed": False}
   if name == "cpu":
     p = R.RLPreset(
         model=R.CPU_MODEL,
         task=TaskSpec(name="general_points", num_eval=32, max_prompt_len=96, max_answer_len=96),
+        # One base for both seeds (was a base per seed) to fit the 2-core 20-minute budget: that
+        # version took 31.1 min (two 9.7-min bases, the arms 9.0 min; results folder in git at
+        # commit 677b4e9). An SFT step's time is linear in the batch, and two bases on batch
+        # 16 with 3 arm chunks (18.5 min in all, 2026-12-03) read no rule: base ID / OOD
+        # pass@1 0.021 / 0.003 (0.186 / 0.029 on batch 32), every arm at the floor.
         sft=SFTConfig(steps=3000, batch_size=32, pad_multiple=16),
         sft_optim=OptimConfig(learning_rate=1e-2, warmup_steps=20, decay_steps=3000,
                               min_lr_ratio=0.05),
@@ -79,7 +88,7 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
                         pad_multiple=16),
         seeds=(0, 1), eval_problems=64, eval_samples=4, eval_batch=16, max_new_tokens=96)
     return p, {"chunks": 4, "sft_chunk": 50, "rl_chunk": 15, "sft_lr": 1e-3,
-               "final_samples": 16}
+               "final_samples": 16, "base_per_seed": False}
   p = R.RLPreset(
       model=R.GPU_MODEL,
       task=TaskSpec(name="general_points", num_eval=256, max_prompt_len=128,
@@ -91,13 +100,23 @@ def preset_for(name: str) -> tuple[R.RLPreset, dict]:
                       kernel_impl=R.ACCEL_KERNEL),
       seeds=(0, 1, 2), eval_problems=256, eval_samples=8, eval_batch=32, max_new_tokens=128)
   return p, {"chunks": 6, "sft_chunk": 200, "rl_chunk": 50, "sft_lr": 1e-4,
-             "final_samples": 32}
+             "final_samples": 32, "base_per_seed": True}
 
 
 PRETRAIN_FACES = ("faces=random",)  # the base model's rules: J, Q, K drawn per hand, never OOD
 SPLITS = ("in_distribution", "ood")
 METRICS = ("pass@1", "numbers_read", "format_ok")
 ARMS = ("more SFT", "GRPO from base", "GRPO from scratch")
+
+
+def base_seeds(preset: R.RLPreset, extra: dict) -> tuple[int, ...]:
+  """The seeds whose base models are pre-trained: every seed's, or only the first's."""
+  return tuple(preset.seeds) if extra["base_per_seed"] else tuple(preset.seeds[:1])
+
+
+def base_index(i: int, extra: dict) -> int:
+  """Which of ``base_seeds``' bases the ``i``-th seed's arms start from."""
+  return i if extra["base_per_seed"] else 0
 
 
 def pretrain_task(task: TaskSpec) -> TaskSpec:
@@ -149,17 +168,19 @@ def main(argv=None) -> str:
   t = C.Stopwatch()
   sets = {"in_distribution": R.problems(preset.task, preset.eval_problems, ood=False),
           "ood": R.problems(preset.task, preset.eval_problems, ood=True)}
-  # One base per seed: the bases differ by their pre-training's seed, so the seed spread holds
-  # the base's own variation (one shared base made the verdict hinge on it, see the docstring).
+  # One base per seed where the preset affords it: the bases differ by their pre-training's
+  # seed, so the seed spread holds the base's own variation (one shared base made the verdict
+  # hinge on it, see the docstring); otherwise the first seed's base serves every seed.
   bases = [R.sft_checkpoint(args.workdir, preset, seed, task=pretrain_task(preset.task),
-                            progress=progress) for seed in preset.seeds]
+                            progress=progress) for seed in base_seeds(preset, extra)]
   base_evals = [_evaluate(b["run_dir"], preset, sets, 500 + b["seed"]) for b in bases]
   sft_more_optim = OptimConfig(learning_rate=extra["sft_lr"], warmup_steps=0,
                                schedule="constant")
   grpo = dataclasses.replace(preset.grpo, steps=extra["rl_chunk"])
   preset_rl = dataclasses.replace(preset, grpo=grpo)
   arms: dict[str, list] = {a: [] for a in ARMS}
-  for seed, base, base_eval in zip(preset.seeds, bases, base_evals):
+  for i, seed in enumerate(preset.seeds):
+    base, base_eval = bases[base_index(i, extra)], base_evals[base_index(i, extra)]
     for arm in arms:
       prev = None if arm == "GRPO from scratch" else base["run_dir"]
       points = []
@@ -241,10 +262,10 @@ def _figure(path: str, summary: dict, extra: dict) -> None:
 def _verdict(preset_name: str, ns: int, final: dict) -> str:
   """The paper's three sub-claims on the final evaluation. A difference counts when it exceeds
   the larger of the seed std (0.01 at least with several seeds) and its sampling error (the
-  binomial standard errors of the two pass@1 estimates, combined; one base per seed, so the
-  base has a seed std too): more SFT lowers OOD pass@1 below the base's; GRPO ends above more
-  SFT on OOD and not below the base; GRPO from scratch fails on format. An OOD base below 0.02
-  is named a floor effect."""
+  binomial standard errors of the two pass@1 estimates, combined; with a base per seed the
+  base has a seed std too, a shared one only the 0.01 floor and its sampling error): more SFT
+  lowers OOD pass@1 below the base's; GRPO ends above more SFT on OOD and not below the base;
+  GRPO from scratch fails on format. An OOD base below 0.02 is named a floor effect."""
   if preset_name == "smoke":
     return "not yet run (smoke preset: plumbing check only; the numbers mean nothing)."
   floor = 0.01 if ns > 1 else 0.0
@@ -307,17 +328,32 @@ TABLE_KEYS = ("in_distribution/pass@1", "ood/pass@1", "in_distribution/numbers_r
               "ood/numbers_read", "ood/format_ok")
 
 
-def per_seed_line(final_raw: dict | None, seeds) -> str:
-  """One README sentence: each seed's OOD pass@1 at its base and after more SFT / GRPO (the
-  bases differ, so the paired changes read differently from the means)."""
+def per_seed_line(final_raw: dict | None, seeds, extra: dict) -> str:
+  """One README sentence: each seed's OOD pass@1 at its base and after more SFT / GRPO (with a
+  base per seed the bases differ, so the paired changes read differently from the means)."""
   if not final_raw:
     return ""
   arms = ("base", "more SFT", "GRPO from base")
-  parts = [f"seed {s} {final_raw['base'][i]['ood']['pass@1']:.3f} -> "
+  parts = [f"seed {s} {final_raw['base'][base_index(i, extra)]['ood']['pass@1']:.3f} -> "
            f"{final_raw[arms[1]][i]['ood']['pass@1']:.3f} / "
            f"{final_raw[arms[2]][i]['ood']['pass@1']:.3f}" for i, s in enumerate(seeds)]
   return ("\n\nPer seed, OOD pass@1 at its base -> after more SFT / after GRPO: "
           + "; ".join(parts) + ".")
+
+
+# The cpu preset's version before it was cut to fit 20 minutes (results folder in git at commit
+# 677b4e9): what it measured, so the smaller run can be read against it.
+PREVIOUS_CPU = """\
+Before 2026-12-03 the cpu preset pre-trained a base per seed: 31.1 min from scratch on this VM
+kind, over the 20-minute budget (results folder at commit 677b4e9). Its final table (n=16, two
+seeds, each from its own base): base ID / OOD pass@1 0.186 / 0.029 (OOD rule read 0.09), more
+SFT (200 steps) 0.705 / 0.016 (0.21), GRPO from base (60 steps) 0.300 / 0.024 (0.14), GRPO from
+scratch 0.000 / 0.000 (0.18 well-formed OOD answers); verdict partly reproduced: RL from
+scratch failed on format, and more SFT's OOD drop and GRPO's lead over it were within the noise
+(the two bases' OOD pass@1, 0.047 and 0.011, differed more than any arm moved them). Two bases
+on batch 16 instead (half the hands; 3 chunks per arm, 18.5 min in all, 2026-12-03) could not
+read the rule: base ID / OOD pass@1 0.021 / 0.003, more SFT 0.210 / 0.007, GRPO 0.022 / 0.003,
+a floor; so this preset shares one batch-32 base."""
 
 
 def _readme(path, preset_name, preset, extra, final, bases, wall, arms,
@@ -334,10 +370,17 @@ def _readme(path, preset_name, preset, extra, final, bases, wall, arms,
     rows.append([label, str(steps[arm]),
                  *(R.pm(d[k]["mean"], d[k]["std"], ns) for k in TABLE_KEYS)])
   verdict = _verdict(preset_name, ns, final)
-  seed_line = per_seed_line(final_raw, preset.seeds)
+  seed_line = per_seed_line(final_raw, preset.seeds, extra)
   m = preset.model
   base_walls = [b["wall_s"] / 60 for b in bases if b.get("wall_s")]
   base_time = (f", {' / '.join(f'{w:.1f}' for w in base_walls)} min" if base_walls else "")
+  if extra["base_per_seed"]:
+    base_what = "one base per seed"
+  else:
+    base_what = (f"one base{base_time}, seed {preset.seeds[0]}'s, shared by every seed, so the "
+                 "seed spread below is the arms' alone, not the base's")
+    base_time = ""
+  previous = f"\n{PREVIOUS_CPU}\n" if preset_name == "cpu" else ""
   text = f"""# SFT memorizes, RL generalizes: GeneralPoints (arXiv 2501.17161)
 
 Claim (paper): RL (PPO after SFT) improves OOD (GP-L 11.5 -> 15.0) while SFT collapses OOD
@@ -349,8 +392,8 @@ distribution, `J=11 Q=12 K=13.` out of distribution, OOD hands hold a face card)
 ID rule alone never solves an OOD hand (the first version of this study: OOD pass@1 0.000 for
 every arm), so the base model stands in for the paper's pre-training: SFT for {preset.sft.steps}
 steps on hands whose prompt states a random rule (J, Q, K each 1..13, never 11 12 13; batch
-{preset.sft.batch_size}, lr {preset.sft_optim.learning_rate:g} cosine; one base per
-seed{base_time}). From it, on ID-rule hands only:
+{preset.sft.batch_size}, lr {preset.sft_optim.learning_rate:g} cosine; {base_what}{base_time}).
+From it, on ID-rule hands only:
 {extra["chunks"]} chunks of {extra["sft_chunk"]} SFT steps (batch {preset.sft.batch_size}, constant
 lr {extra["sft_lr"]:g}) or {extra["rl_chunk"]} GRPO steps ({preset.grpo.prompts_per_step} hands x
 G={preset.grpo.group_size}, lr {preset.optim.learning_rate:g}). Evaluated after every chunk on
@@ -373,7 +416,7 @@ over seeds):
 ![ID / OOD accuracy and rule reading over training](id_ood.png){seed_line}
 
 Verdict: {verdict}
-
+{previous}
 Reproduce: `{R.command(NAME, preset_name)}` (all numbers in `results.json`).
 """
   R.write_readme(path, text)

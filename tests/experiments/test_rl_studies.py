@@ -233,6 +233,34 @@ def test_sft_vs_rl_final_summary_reads_every_seeds_base():
   assert out["more SFT"]["ood/pass@1"]["std"] == 0.0
 
 
+def test_sft_vs_rl_cpu_preset_shares_one_base_and_reads_it_for_every_seed():
+  svr = importlib.import_module("sft_vs_rl")
+  cpu, extra = svr.preset_for("cpu")
+  assert len(cpu.seeds) == 2 and svr.base_seeds(cpu, extra) == cpu.seeds[:1]
+  assert [svr.base_index(i, extra) for i in range(len(cpu.seeds))] == [0, 0]
+  gpu, gextra = svr.preset_for("gpu")
+  assert svr.base_seeds(gpu, gextra) == tuple(gpu.seeds)
+  assert [svr.base_index(i, gextra) for i in range(3)] == [0, 1, 2]
+
+  def ev(p):
+    return {"in_distribution": {"pass@1": p}, "ood": {"pass@1": p}}
+
+  final_raw = {"base": [ev(0.05)], "more SFT": [ev(0.01), ev(0.02)],
+               "GRPO from base": [ev(0.06), ev(0.07)]}
+  line = svr.per_seed_line(final_raw, (0, 1), extra)
+  assert "seed 0 0.050 -> 0.010 / 0.060; seed 1 0.050 -> 0.020 / 0.070." in line
+  with pytest.raises(IndexError):  # a base per seed needs one base evaluation per seed
+    svr.per_seed_line(final_raw, (0, 1), gextra)
+
+
+def test_difficulty_cpu_preset_runs_the_transfer_arms_on_the_first_seed():
+  difficulty = importlib.import_module("difficulty")
+  cpu, extra = difficulty.preset_for("cpu")
+  assert difficulty.transfer_seeds(cpu, extra) == cpu.seeds[:1]
+  gpu, gextra = difficulty.preset_for("gpu")
+  assert difficulty.transfer_seeds(gpu, gextra) == tuple(gpu.seeds)
+
+
 def test_entropy_advantage_verdict_needs_a_gain_beyond_the_seed_spread():
   ea = importlib.import_module("entropy_advantage")
   names = list(ea.ARMS)
