@@ -18,9 +18,9 @@ seed is the arms' seed), so the spread over seeds holds the base's variation as 
 with one base shared by every seed, re-training it with the same recipe (only the float
 rounding changed, by padding batches to their longest row) turned GRPO's OOD pass@1 from a gain
 (0.041 -> 0.061) into a loss (0.047 -> 0.034). The cpu preset shares one base (the first
-seed's) to fit its 20-minute budget: a base costs half of it, and one pre-trained on half the
-hands (batch 16) could not read the rule (ID pass@1 0.021, OOD 0.003: a floor). Its seed
-spread is then the arms' alone, and its README says so.
+seed's) to fit its 20-minute budget: a base takes about 8 of its minutes, and one trained on
+half the hands (batch 16) could not read the rule (ID pass@1 0.021, OOD 0.003: a floor). Its
+seed spread is then the arms' alone, and its README says so.
 Each arm trains in ``chunks`` equal chunks and is evaluated after every chunk on ID and OOD
 hands: pass@1 from n samples at T = 1; the rule-following probe ``numbers_read`` (the
 completion's ``Numbers:`` line lists the hand's numbers under the prompt's rule, the analogue
@@ -374,12 +374,9 @@ def _readme(path, preset_name, preset, extra, final, bases, wall, arms,
   m = preset.model
   base_walls = [b["wall_s"] / 60 for b in bases if b.get("wall_s")]
   base_time = (f", {' / '.join(f'{w:.1f}' for w in base_walls)} min" if base_walls else "")
-  if extra["base_per_seed"]:
-    base_what = "one base per seed"
-  else:
-    base_what = (f"one base{base_time}, seed {preset.seeds[0]}'s, shared by every seed, so the "
-                 "seed spread below is the arms' alone, not the base's")
-    base_time = ""
+  base_what = (f"one base per seed{base_time}" if extra["base_per_seed"] else
+               f"one base{base_time}, seed {preset.seeds[0]}'s, shared by every seed, so the "
+               "seed spread below is the arms' alone, not the base's")
   previous = f"\n{PREVIOUS_CPU}\n" if preset_name == "cpu" else ""
   text = f"""# SFT memorizes, RL generalizes: GeneralPoints (arXiv 2501.17161)
 
@@ -392,7 +389,7 @@ distribution, `J=11 Q=12 K=13.` out of distribution, OOD hands hold a face card)
 ID rule alone never solves an OOD hand (the first version of this study: OOD pass@1 0.000 for
 every arm), so the base model stands in for the paper's pre-training: SFT for {preset.sft.steps}
 steps on hands whose prompt states a random rule (J, Q, K each 1..13, never 11 12 13; batch
-{preset.sft.batch_size}, lr {preset.sft_optim.learning_rate:g} cosine; {base_what}{base_time}).
+{preset.sft.batch_size}, lr {preset.sft_optim.learning_rate:g} cosine; {base_what}).
 From it, on ID-rule hands only:
 {extra["chunks"]} chunks of {extra["sft_chunk"]} SFT steps (batch {preset.sft.batch_size}, constant
 lr {extra["sft_lr"]:g}) or {extra["rl_chunk"]} GRPO steps ({preset.grpo.prompts_per_step} hands x
