@@ -89,7 +89,12 @@ CPU_PILOT = ("Each norm has its own learning-rate grid, meeting at the shared 3e
              "its grid (3e-3 / 1e-2 / 2e-2 / 4e-2; 1e-2 gave 0.964 with alpha 0.5 and 0.973 "
              "with the LLaMA recipe), so a later 2026-11-27 run swapped 1e-2 for 8e-2 at the "
              "same cost: 8e-2 is worse for both variants, so DyT's optimum lies inside the "
-             "grid; the other arms reproduced bit for bit (same replicas, same batches).")
+             "grid; the other arms reproduced bit for bit (same replicas, same batches). "
+             "To fit 20 minutes on the slower VM kind (21.1 min there with 11 arms), the "
+             "default DyT (`dyt 0.5/0.5/0.5`) lost its 3e-3 and 8e-2 arms on 2026-12-03: in "
+             "the 11-arm run they ended at 1.274 +- 0.003 and 0.996 +- 0.036, above its 2e-2 "
+             "(0.945) and 4e-2 (0.985), and DyT's grid keeps the shared 3e-3 through the "
+             "LLaMA recipe's arm; `--dyt-lrs 0.003 0.02 0.04 0.08` runs all 11 arms again.")
 CPU_VARIANTS = ("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 0.8/0.2/0.2")
 WIDE_VARIANTS = ("rmsnorm", "dyt 0.5/0.5/0.5", "dyt-llama 0.8/0.2/0.2",
                  "dyt-llama 0.2/0.05/0.05")
@@ -117,6 +122,8 @@ class Preset:
   variants: tuple[str, ...] = ()  # labels from VARIANTS, the baseline (RMSNorm) first
   lrs: tuple[float, ...] = ()  # a learning-rate grid: every variant at each (empty: lr only)
   dyt_lrs: tuple[float, ...] = ()  # the DyT arms' own grid where it differs (empty: lrs)
+  # per-variant grids that replace lrs / dyt_lrs for the variants they name: ((label, lrs), ...)
+  variant_lrs: tuple[tuple[str, tuple[float, ...]], ...] = ()
   k_ops: tuple[int, int] = (2, 6)
   impl: str = "auto"    # log-prob kernel implementation of the training loss
 
@@ -131,7 +138,15 @@ class Preset:
     for v in self.variants:
       if v not in labels:
         raise ValueError(f"variants entries must be in {labels}, got {v!r}")
-    for lr in (self.lr, *self.lrs, *self.dyt_lrs):
+    for lab, grid in self.variant_lrs:
+      if lab not in self.variants:
+        raise ValueError(f"variant_lrs names {lab!r}, which is not in variants {self.variants}")
+      if not grid:
+        raise ValueError(f"variant_lrs gives {lab!r} an empty grid")
+    if len({lab for lab, _ in self.variant_lrs}) != len(self.variant_lrs):
+      raise ValueError(f"variant_lrs names a variant twice: {self.variant_lrs}")
+    for lr in (self.lr, *self.lrs, *self.dyt_lrs,
+               *(x for _, grid in self.variant_lrs for x in grid)):
       if not lr > 0:
         raise ValueError(f"learning rates must be positive, got {lr}")
     if len(self.variants) < 2 or self.variants[0] != "rmsnorm":
@@ -148,7 +163,8 @@ PRESETS = {
                   steps=1500, lr=3e-3, warmup=40, weight_decay=0.1, seeds=(0, 1, 2),
                   eval_every=100, eval_rows=64, train_docs=12_000, eval_docs=300,
                   variants=CPU_VARIANTS, lrs=(3e-4, 1e-3, 3e-3),
-                  dyt_lrs=(3e-3, 2e-2, 4e-2, 8e-2)),
+                  dyt_lrs=(3e-3, 2e-2, 4e-2, 8e-2),
+                  variant_lrs=(("dyt 0.5/0.5/0.5", (2e-2, 4e-2)),)),
     "gpu": Preset(d_model=512, num_layers=8, num_heads=8, mlp_dim=1536, seq_len=512, batch=64,
                   steps=5000, lr=1e-3, warmup=250, weight_decay=0.1, seeds=(0, 1, 2),
                   eval_every=250, eval_rows=256, train_docs=200_000, eval_docs=5000,
@@ -159,15 +175,24 @@ PRESETS = {
                   eval_docs=10_000, variants=WIDE_VARIANTS, lrs=(3e-4, 6e-4, 1.2e-3)),
 }
 
+
+def _grid(p: Preset, v: Variant) -> tuple[float, ...]:
+  """Variant ``v``'s learning-rate grid: its own from ``p.variant_lrs``, else ``p.dyt_lrs`` for
+  a DyT variant when set, else ``p.lrs`` (empty: the single ``p.lr``)."""
+  own = dict(p.variant_lrs)
+  if v.label in own:
+    return tuple(own[v.label])
+  return tuple(p.dyt_lrs) if v.norm == "dyt" and p.dyt_lrs else tuple(p.lrs)
+
+
 def arms(p: Preset) -> list[Variant]:
   """The preset's variants, each at every learning rate of its grid (label ``"<variant> @ lr
-  <lr>"``): ``p.dyt_lrs`` for the DyT variants when set, else ``p.lrs``; at ``p.lr`` when the
-  grid is empty."""
+  <lr>"``, the grid from :func:`_grid`); at ``p.lr`` when the grid is empty."""
   by_label = {v.label: v for v in VARIANTS}
   out = []
   for lab in p.variants:
     v = by_label[lab]
-    grid = p.dyt_lrs if v.norm == "dyt" and p.dyt_lrs else p.lrs
+    grid = _grid(p, v)
     if not grid:
       out.append(v)
     for lr in grid:
@@ -526,6 +551,16 @@ def _grid_text(p: dict) -> str:
   def g(xs):
     return ", ".join(f"{x:g}" for x in xs)
   lrs, dyt = p.get("lrs") or (), p.get("dyt_lrs") or ()
+  own = {lab: tuple(grid) for lab, grid in p.get("variant_lrs") or ()}
+  if own:  # each grid with the variants that ran on it, in the order the variants run
+    norm = {v.label: v.norm for v in VARIANTS}
+    by_grid: dict[tuple[float, ...], list[str]] = {}
+    for lab in p["variants"]:
+      grid = own.get(lab) or (tuple(dyt) if norm[lab] == "dyt" and dyt else tuple(lrs))
+      by_grid.setdefault(grid, []).append(lab)
+    parts = [f"{g(grid) if grid else p['lr']} for " + ", ".join(f"`{v}`" for v in labs)
+             for grid, labs in by_grid.items()]
+    return "peak lr " + "; ".join(parts)
   if dyt and tuple(dyt) != tuple(lrs):
     return (f"peak lr {g(lrs) if lrs else p['lr']} for RMSNorm and {g(dyt)} for every DyT "
             "variant")
@@ -620,6 +655,7 @@ def render_only(out: str) -> dict:
     res = json.load(f)
   pd = res["preset"]
   pd.setdefault("variants", [r["label"] for r in res["runs"]])
+  pd["variant_lrs"] = tuple((lab, tuple(grid)) for lab, grid in pd.get("variant_lrs") or ())
   res["preset"] = Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in pd.items()})
   for r in res["runs"]:
     for k in ("train_loss", "heldout_loss", "final_heldout_loss", "final_heldout_acc",
@@ -631,6 +667,26 @@ def render_only(out: str) -> dict:
   write_readme(out, res, figs)
   C.write_json(os.path.join(out, "results.json"), res)
   return res
+
+
+def with_overrides(p: Preset, args: argparse.Namespace) -> Preset:
+  """``p`` with the command line's ``--steps / --seeds / --variants / --lr / --lrs /
+  --dyt-lrs`` applied (``None``: keep the preset's)."""
+  if args.steps is not None:
+    p = dataclasses.replace(p, steps=args.steps, eval_every=min(p.eval_every, args.steps))
+  if args.seeds is not None:
+    p = dataclasses.replace(p, seeds=tuple(args.seeds))
+  if args.variants is not None:
+    p = dataclasses.replace(p, variants=tuple(args.variants), variant_lrs=tuple(
+        (lab, grid) for lab, grid in p.variant_lrs if lab in args.variants))
+  # a grid on the command line replaces the preset's per-variant grids too
+  if args.lr is not None:
+    p = dataclasses.replace(p, lr=args.lr, lrs=(), dyt_lrs=(), variant_lrs=())
+  if args.lrs is not None:
+    p = dataclasses.replace(p, lrs=tuple(args.lrs), dyt_lrs=(), variant_lrs=())
+  if args.dyt_lrs is not None:
+    p = dataclasses.replace(p, dyt_lrs=tuple(args.dyt_lrs), variant_lrs=())
+  return p
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -646,7 +702,8 @@ def main(argv: list[str] | None = None) -> dict:
                   help="a learning-rate grid: every variant at each (RMSNorm's only, with "
                   "--dyt-lrs)")
   ap.add_argument("--dyt-lrs", type=float, nargs="+", default=None,
-                  help="the DyT variants' own learning-rate grid")
+                  help="the DyT variants' own learning-rate grid (every DyT variant at each; "
+                  "the cpu preset's full 11-arm grid of 2026-11-27: 0.003 0.02 0.04 0.08)")
   ap.add_argument("--variants", nargs="+", default=None, choices=[v.label for v in VARIANTS],
                   help="run these variants instead of the preset's (rmsnorm first)")
   ap.add_argument("--render-only", action="store_true",
@@ -654,19 +711,7 @@ def main(argv: list[str] | None = None) -> dict:
   args = ap.parse_args(argv)
   if args.render_only:
     return render_only(C.results_dir(NAME, args.out))
-  p = PRESETS[args.preset]
-  if args.steps is not None:
-    p = dataclasses.replace(p, steps=args.steps, eval_every=min(p.eval_every, args.steps))
-  if args.seeds is not None:
-    p = dataclasses.replace(p, seeds=tuple(args.seeds))
-  if args.variants is not None:
-    p = dataclasses.replace(p, variants=tuple(args.variants))
-  if args.lr is not None:
-    p = dataclasses.replace(p, lr=args.lr, lrs=(), dyt_lrs=())
-  if args.lrs is not None:
-    p = dataclasses.replace(p, lrs=tuple(args.lrs), dyt_lrs=())
-  if args.dyt_lrs is not None:
-    p = dataclasses.replace(p, dyt_lrs=tuple(args.dyt_lrs))
+  p = with_overrides(PRESETS[args.preset], args)
   out = C.results_dir(NAME, args.out)
   watch = C.Stopwatch()
   machine = C.machine_info()

@@ -220,3 +220,47 @@ def test_arms_group_by_variant_for_one_compile_each():
                   "dyt 0.5/0.5/0.5 @ lr 0.02"]]
   with pytest.raises(ValueError, match="arms_ must be one variant"):
     M.run_variant(p, M.make_corpus(p), M.arms(p)[1:3], None, None)
+
+
+def test_variant_lrs_give_one_variant_its_own_grid_and_the_command_line_replaces_them():
+  import argparse
+
+  p = dataclasses.replace(M.PRESETS["smoke"], variants=("rmsnorm", "dyt 0.5/0.5/0.5",
+                                                        "dyt-llama 1/1/1"),
+                          lrs=(3e-4, 1e-3), dyt_lrs=(1e-3, 1e-2),
+                          variant_lrs=(("dyt 0.5/0.5/0.5", (1e-2,)),))
+  assert [(a.label, a.lr) for a in M.arms(p)] == [
+      ("rmsnorm @ lr 0.0003", 3e-4), ("rmsnorm @ lr 0.001", 1e-3),
+      ("dyt 0.5/0.5/0.5 @ lr 0.01", 1e-2),
+      ("dyt-llama 1/1/1 @ lr 0.001", 1e-3), ("dyt-llama 1/1/1 @ lr 0.01", 1e-2)]
+  assert M._grid_text(dataclasses.asdict(p)) == (
+      "peak lr 0.0003, 0.001 for `rmsnorm`; 0.01 for `dyt 0.5/0.5/0.5`; "
+      "0.001, 0.01 for `dyt-llama 1/1/1`")
+  # as read back from results.json (lists, not tuples)
+  as_json = dict(dataclasses.asdict(p), variant_lrs=[["dyt 0.5/0.5/0.5", [1e-2]]])
+  assert M._grid_text(as_json) == M._grid_text(dataclasses.asdict(p))
+  for bad, match in ((((("dyt 9/9/9", (1e-2,)),)), "not in variants"),
+                     ((("dyt 0.5/0.5/0.5", ()),), "empty grid"),
+                     ((("dyt 0.5/0.5/0.5", (1e-2,)), ("dyt 0.5/0.5/0.5", (2e-2,))), "twice"),
+                     ((("dyt 0.5/0.5/0.5", (-1e-2,)),), "must be positive")):
+    with pytest.raises(ValueError, match=match):
+      dataclasses.replace(p, variant_lrs=bad)
+
+  def args(**kw):
+    return argparse.Namespace(**{k: None for k in ("steps", "seeds", "variants", "lr", "lrs",
+                                                    "dyt_lrs")} | kw)
+
+  assert M.with_overrides(p, args()) == p
+  # --dyt-lrs puts every DyT variant on the given grid, the cpu preset's full grid included
+  full = M.with_overrides(p, args(dyt_lrs=[1e-3, 2e-2]))
+  assert full.variant_lrs == () and [a.lr for a in M.arms(full)][2:] == [1e-3, 2e-2] * 2
+  assert M.with_overrides(p, args(lrs=[1e-3])).variant_lrs == ()
+  assert M.with_overrides(p, args(lr=1e-3)).variant_lrs == ()
+  # --variants keeps the own grids of the variants it keeps, and drops the others'
+  kept = M.with_overrides(p, args(variants=["rmsnorm", "dyt-llama 1/1/1"]))
+  assert kept.variant_lrs == () and kept.dyt_lrs == (1e-3, 1e-2)
+  assert M.with_overrides(p, args(variants=["rmsnorm", "dyt 0.5/0.5/0.5"])).variant_lrs == \
+      p.variant_lrs
+  cpu = M.PRESETS["cpu"]
+  assert len(M.arms(cpu)) == 9
+  assert len(M.arms(M.with_overrides(cpu, args(dyt_lrs=list(cpu.dyt_lrs))))) == 11
