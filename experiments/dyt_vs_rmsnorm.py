@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import types
 
 import jax
 import numpy as np
@@ -178,7 +179,8 @@ PRESETS = {
 
 def _grid(p: Preset, v: Variant) -> tuple[float, ...]:
   """Variant ``v``'s learning-rate grid: its own from ``p.variant_lrs``, else ``p.dyt_lrs`` for
-  a DyT variant when set, else ``p.lrs`` (empty: the single ``p.lr``)."""
+  a DyT variant when set, else ``p.lrs`` (empty: the single ``p.lr``). ``p`` needs only those
+  three fields."""
   own = dict(p.variant_lrs)
   if v.label in own:
     return tuple(own[v.label])
@@ -551,13 +553,13 @@ def _grid_text(p: dict) -> str:
   def g(xs):
     return ", ".join(f"{x:g}" for x in xs)
   lrs, dyt = p.get("lrs") or (), p.get("dyt_lrs") or ()
-  own = {lab: tuple(grid) for lab, grid in p.get("variant_lrs") or ()}
+  own = [(lab, tuple(grid)) for lab, grid in p.get("variant_lrs") or ()]
   if own:  # each grid with the variants that ran on it, in the order the variants run
-    norm = {v.label: v.norm for v in VARIANTS}
+    by_label = {v.label: v for v in VARIANTS}
+    fields = types.SimpleNamespace(lrs=lrs, dyt_lrs=dyt, variant_lrs=own)
     by_grid: dict[tuple[float, ...], list[str]] = {}
     for lab in p["variants"]:
-      grid = own.get(lab) or (tuple(dyt) if norm[lab] == "dyt" and dyt else tuple(lrs))
-      by_grid.setdefault(grid, []).append(lab)
+      by_grid.setdefault(_grid(fields, by_label[lab]), []).append(lab)
     parts = [f"{g(grid) if grid else p['lr']} for " + ", ".join(f"`{v}`" for v in labs)
              for grid, labs in by_grid.items()]
     return "peak lr " + "; ".join(parts)
