@@ -5,10 +5,13 @@
 # (bf16 at N = 8192 and 32768, then fp32 at the CPU shapes) and the rest of the kernel tests. Each step
 # has its own time limit so that one hang cannot eat the rest.
 #
-#   bash benchmarks/gpu_check.sh                        # all steps, about 8 minutes on one H100/H200
-#   bash benchmarks/gpu_check.sh tests sweep bench big  # the first five steps (about 5.5 minutes)
+#   bash benchmarks/gpu_check.sh mosaic                 # Mosaic GPU only: ~5 min (an estimate)
+#   bash benchmarks/gpu_check.sh tests sweep bench big  # Triton: about 5.5 minutes (H100)
+#   bash benchmarks/gpu_check.sh                        # all steps: ~13 min (8 without mosaic)
 #
-# Steps: machine tests sweep bench big bench32 rest ("machine" always runs). Logs and tables go
+# Steps: machine mosaic tests sweep bench big bench32 rest ("machine" always runs). "mosaic"
+# compiles and tests BlockSizes(gpu_lowering="mosaic_gpu") (never yet run on a GPU: its time is
+# a guess), sweeps its tiles and times it beside Triton at N = 8192. Logs and tables go
 # to $OUT (or /tmp/gpu_check). Runs from the repository root against whatever jax the machine
 # has (no install needed: rljax is put on PYTHONPATH).
 set -u
@@ -17,7 +20,7 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 JAX_PLATFORMS=cuda
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PY=${PYTHON:-python3}
-STEPS=" ${*:-tests sweep bench big bench32 rest} "
+STEPS=" ${*:-mosaic tests sweep bench big bench32 rest} "
 want() { [[ "$STEPS" == *" $1 "* ]]; }
 step() { echo; echo "=== $* ($(date -u +%T))"; }
 bench() { timeout "$1" "$PY" benchmarks/logprob_entropy.py "${@:2}"; echo "(exit $?)"; }
@@ -27,6 +30,19 @@ bench() { timeout "$1" "$PY" benchmarks/logprob_entropy.py "${@:2}"; echo "(exit
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
   "$PY" -c "import jax, jaxlib, flax, chex, optax; print('jax', jax.__version__, 'jaxlib',
 jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
+
+  if want mosaic; then
+    step "Mosaic GPU kernels (gpu_lowering=mosaic_gpu): compiled tests, sweep, benchmark"
+    timeout 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" \
+      tests/kernels/logprob_entropy_test.py -k "MosaicGpuTest"
+    echo "(exit $?)"
+    (cd benchmarks && timeout 200 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
+      mosaic:64,256,64 mosaic:64,128,64 mosaic:128,128,64 mosaic:64,256,128 \
+      pallas:64,256,64) | tee "$OUT/sweep_mosaic_bf16_8192.md"
+    echo "(exit ${PIPESTATUS[0]})"
+    bench 150 --n 8192 --dtype bfloat16 --runs 10 --warmup 3 --impls naive,pallas,pallas-mosaic \
+      | tee "$OUT/bench_mosaic_bf16_8192.md"
+  fi
 
   if want tests; then
     step "compiled Pallas tests"
@@ -68,7 +84,8 @@ jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
   if want rest; then
     step "the rest of the kernel tests on GPU (xla impl, properties, lowering, errors)"
     timeout 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" \
-      tests/kernels/logprob_entropy_test.py -k "not Interpret and (Xla or not LogprobEntropyTest)"
+      tests/kernels/logprob_entropy_test.py \
+      -k "not Interpret and not Mosaic and (Xla or not LogprobEntropyTest)"
     echo "(exit $?)"
   fi
   step "done"

@@ -8,6 +8,8 @@ GPU/TPU) for
 * ``xla``: :func:`rljax.kernels.fused_linear_logprobs_and_entropy` with ``impl="xla"``,
 * ``pallas``: the same with ``impl="pallas"`` (GPU/TPU only; CPU has interpret mode only,
   far too slow at these shapes),
+* ``pallas-mosaic``: ``impl="pallas"`` with ``BlockSizes(gpu_lowering="mosaic_gpu")``, the
+  Mosaic GPU (wgmma) kernels (GPU only, bf16/fp16 only),
 
 and the bare ``hidden @ weight`` matmul as the physical floor. Each implementation runs in a
 fresh subprocess (wall time = median of ``--runs`` after ``--warmup``; XLA's compiled
@@ -39,7 +41,8 @@ def _parse():
   p.add_argument("--d", type=int, default=896, help="hidden size (Qwen2.5-0.5B: 896)")
   p.add_argument("--v", type=int, default=151_936, help="vocabulary (Qwen2.5: 151,936)")
   p.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU/TPU)")
-  p.add_argument("--impls", default="naive,xla,pallas", help="comma-separated rows")
+  p.add_argument("--impls", default="naive,xla,pallas,pallas-mosaic",
+                 help="comma-separated rows (pallas-mosaic: gpu_lowering='mosaic_gpu', GPU only)")
   p.add_argument("--runs", type=int, default=3, help="timed runs (median reported)")
   p.add_argument("--warmup", type=int, default=1, help="untimed runs after compilation")
   p.add_argument("--block-tokens", type=int, default=None, help="BlockSizes.tokens")
@@ -80,9 +83,12 @@ def _child(args) -> dict:
   jax.block_until_ready((hidden, weight, targets))
   rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
   impl = args.child
+  lib_impl = {"naive": "reference", "pallas-mosaic": "pallas"}.get(impl, impl)
   blocks = None
-  if impl in ("xla", "pallas"):
-    base = default_block_sizes(impl, backend, args.dtype)
+  if impl in ("xla", "pallas", "pallas-mosaic"):
+    base = default_block_sizes(impl.removesuffix("-mosaic"), backend, args.dtype)
+    if impl == "pallas-mosaic":
+      base = dataclasses.replace(base, gpu_lowering="mosaic_gpu")
     blocks = dataclasses.replace(
         base,
         tokens=args.block_tokens or base.tokens,
@@ -94,7 +100,6 @@ def _child(args) -> dict:
   if impl == "matmul":
     fn = jax.jit(lambda h, w: jnp.dot(h, w, preferred_element_type=jnp.float32))
   else:
-    lib_impl = "reference" if impl == "naive" else impl
 
     def loss(h, w):
       logp, ent = fused_linear_logprobs_and_entropy(
@@ -104,10 +109,10 @@ def _child(args) -> dict:
 
     fn = jax.jit(jax.grad(loss, (0, 1)))
   slab = fwd_slab = None
-  if impl == "pallas":  # the slab widths the library will pick for this call (0: no slabs)
+  if lib_impl == "pallas":  # the slab widths the library will pick for this call (0: no slabs)
     from rljax.kernels import _logprob_entropy, _pallas
 
-    plan = _logprob_entropy._plan(impl, 1.0, blocks, dtype)
+    plan = _logprob_entropy._plan(lib_impl, 1.0, blocks, dtype)
     slab = _pallas.slab_columns(blocks, args.n, args.v, plan.platform)
     fwd_slab = _pallas.fwd_slab_columns(blocks, args.n, args.v)
   t0 = time.perf_counter()
@@ -170,9 +175,15 @@ def main():
   import jax
 
   impls = [x for x in args.impls.split(",") if x]
-  if "pallas" in impls and jax.default_backend() == "cpu":
-    impls.remove("pallas")
-    print("pallas: skipped on CPU (interpret mode only; run on GPU/TPU)\n", file=sys.stderr)
+  for name in ("pallas", "pallas-mosaic"):
+    if name in impls and jax.default_backend() == "cpu":
+      impls.remove(name)
+      print(f"{name}: skipped on CPU (interpret mode only; run on GPU/TPU)\n", file=sys.stderr)
+  if "pallas-mosaic" in impls and (
+      jax.default_backend() == "tpu" or args.dtype not in ("bfloat16", "float16")
+  ):  # gpu_lowering is a GPU choice (the same as pallas on TPU); its kernels take bf16/fp16
+    impls.remove("pallas-mosaic")
+    print(f"pallas-mosaic: skipped ({jax.default_backend()}, {args.dtype})\n", file=sys.stderr)
   results = {}
   for impl in ["matmul", *impls]:
     print(f"running {impl} ...", file=sys.stderr, flush=True)
@@ -203,7 +214,7 @@ def main():
       lines.append(f"| {impl} | failed: {r['error'].replace('|', '/')} |" + " - |" * 7)
       continue
     blocks = "-" if r["blocks"] is None else f"{r['blocks']['tokens']} x {r['blocks']['vocab']}"
-    if impl == "pallas":
+    if impl.startswith("pallas"):
       blocks += f" (hidden {r['blocks']['hidden']}"
       if r.get("fwd_slab"):
         blocks += f", fwd slabs of {r['fwd_slab']}"

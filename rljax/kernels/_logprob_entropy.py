@@ -33,6 +33,7 @@ from rljax.kernels import _pallas
 
 Impl = Literal["auto", "reference", "xla", "pallas"]
 _IMPLS = ("auto", "reference", "xla", "pallas")
+_GPU_LOWERINGS = ("triton", "mosaic_gpu")
 
 
 # ----------------------------------------------------------------------------- reference
@@ -92,7 +93,9 @@ class BlockSizes:
 
   ``xla`` uses ``tokens`` x ``vocab`` logit tiles (the hidden axis is not tiled). ``pallas``
   also tiles the hidden axis by ``hidden``; on GPU (Triton) all three must be powers of two
-  (>= 16), on TPU ``tokens`` a multiple of 8 and ``vocab``/``hidden`` multiples of 128.
+  (>= 16), on TPU ``tokens`` a multiple of 8 and ``vocab``/``hidden`` multiples of 128, on
+  Mosaic GPU (``gpu_lowering="mosaic_gpu"``) ``tokens``/``hidden`` multiples of 64 and
+  ``vocab`` a multiple of 64 up to 256 (``tokens * vocab <= 16384``).
   Memory of the chunked paths is O(N D + D V + tokens * vocab).
   """
 
@@ -116,8 +119,17 @@ class BlockSizes:
   # (one grid while those statistics stay under 256 MiB, e.g. 148 MiB at N = 8192 and
   # V = 151,936 with 128-column tiles; slabs beyond); 0 = always one grid.
   fwd_slab_vocab: int | None = None
+  # pallas on GPU: "triton" (Pallas's Triton backend, the benchmarked default) or "mosaic_gpu"
+  # (wgmma kernels for Hopper, rljax.kernels._mosaic_gpu: bf16/fp16, tokens a multiple of 64,
+  # vocab a multiple of 64 up to 256, hidden a multiple of 64; fused-linear path only). In CPU
+  # interpret mode "mosaic_gpu" runs those kernels in Mosaic GPU's interpreter; TPU ignores it.
+  gpu_lowering: str = "triton"
 
   def __post_init__(self):
+    if self.gpu_lowering not in _GPU_LOWERINGS:
+      raise ValueError(
+          f"BlockSizes.gpu_lowering must be one of {_GPU_LOWERINGS}, got {self.gpu_lowering!r}"
+      )
     optional = ("num_warps", "splits", "slab_vocab", "fwd_slab_vocab")
     for name in ("tokens", "vocab", "hidden", *optional):
       value = getattr(self, name)

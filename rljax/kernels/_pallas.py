@@ -33,8 +33,10 @@ they add nothing to ``s`` (no zero logits leak into the lse) and ``0 * -inf`` ne
 (``where`` before the product). Padded rows carry zero cotangents.
 
 The GPU path passes ``triton.CompilerParams`` explicitly: jax 0.10 lowers a plain
-``pl.pallas_call`` on GPU to Mosaic GPU by default (``jax_pallas_use_mosaic_gpu``), which is
-deprecated for ``pallas_call`` and needs a different kernel style.
+``pl.pallas_call`` on GPU to Mosaic GPU by default (``jax_pallas_use_mosaic_gpu``), which needs
+a different kernel style: ``BlockSizes(gpu_lowering="mosaic_gpu")`` swaps the forward and the
+d-logits slab kernel for those of :mod:`rljax.kernels._mosaic_gpu` (wgmma, TMA pipelines) and
+keeps the drivers here (padding, slabs, merges, the GEMM reductions).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
+
+from rljax.kernels import _mosaic_gpu
 
 _NEG_BIG = float(jnp.finfo(jnp.float32).min)
 
@@ -79,7 +83,20 @@ def _pad2(x, rows, cols):
   return jnp.pad(x, [(0, pr), (0, pc)])
 
 
-def _check_blocks(blocks, platform):
+def uses_mosaic_gpu(blocks, platform: str) -> bool:
+  """Whether the fused-linear kernels run on Mosaic GPU (compiled on GPU, interpreted on CPU)."""
+  return blocks.gpu_lowering == "mosaic_gpu" and platform in ("gpu", "cpu")
+
+
+def _check_blocks(blocks, platform, dtype=None):
+  if uses_mosaic_gpu(blocks, platform):
+    if dtype is None:  # the from-logits kernels
+      raise ValueError(
+          "BlockSizes(gpu_lowering='mosaic_gpu') covers the fused-linear kernels only; the "
+          "from-logits kernels run on Triton"
+      )
+    _mosaic_gpu.check(blocks, dtype)
+    return
   if platform == "gpu":
     for name in ("tokens", "vocab", "hidden"):
       v = getattr(blocks, name)
@@ -378,15 +395,19 @@ def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platf
   statistics merged into running ones (the last, partial slab first, then a ``fori_loop``
   over the full ones).
   """
-  _check_blocks(blocks, platform)
+  _check_blocks(blocks, platform, hidden.dtype)
   n, d = hidden.shape
   vocab = weight.shape[1]
   tn, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
   n_p, d_p = _round_up(n, tn), _round_up(d, bd)
   h = _pad2(hidden, n_p, d_p)
   y = _col(targets.astype(jnp.int32), n_p)
-  call = functools.partial(_stats_call, blocks=blocks, temperature=temperature,
-                           interpret=interpret, platform=platform, style=style)
+  if uses_mosaic_gpu(blocks, platform):
+    call = functools.partial(_mosaic_gpu.stats_call, blocks=blocks, temperature=temperature,
+                             interpret=interpret)
+  else:
+    call = functools.partial(_stats_call, blocks=blocks, temperature=temperature,
+                             interpret=interpret, platform=platform, style=style)
   cols = fwd_slab_columns(blocks, n, vocab)
   if cols == 0 or cols >= vocab:
     w = _pad2(weight, d_p, _round_up(vocab, tv))
@@ -406,7 +427,7 @@ def linear_fwd(hidden, weight, targets, *, temperature, blocks, interpret, platf
 def linear_bwd(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temperature, blocks,
                interpret, style, platform):
   """``(d hidden [N, D], d weight [D, V])`` recomputing the logit tiles."""
-  _check_blocks(blocks, platform)
+  _check_blocks(blocks, platform, hidden.dtype)
   n, d = hidden.shape
   vocab = weight.shape[1]
   tn, tv, bd, n_p, d_p, v_p = _layout(n, d, vocab, blocks)
@@ -476,13 +497,14 @@ _SLAB_ELEMENTS = 1 << 26  # automatic d-logits slab of the GEMM backward: 64 Mi 
 def slab_columns(blocks, n: int, vocab: int, platform: str) -> int:
   """Vocabulary columns per d-logits slab of :func:`linear_bwd_gemm`; 0 = in-kernel reductions.
 
-  ``blocks.slab_vocab`` if set; otherwise on GPU about ``2^26 / N`` columns (128 MiB of bf16
-  d logits per slab), balanced over the fewest slabs that cover V and rounded up to whole
-  vocabulary tiles; elsewhere 0 (TPU and interpret mode keep the resident-block reductions).
+  ``blocks.slab_vocab`` if set; otherwise on GPU (and for Mosaic GPU kernels in interpret
+  mode, which have no other backward) about ``2^26 / N`` columns (128 MiB of bf16 d logits per
+  slab), balanced over the fewest slabs that cover V and rounded up to whole vocabulary tiles;
+  elsewhere 0 (TPU and interpret mode keep the resident-block reductions).
   """
   cols = blocks.slab_vocab
   if cols is None:
-    if platform != "gpu":
+    if platform != "gpu" and not uses_mosaic_gpu(blocks, platform):
       return 0
     cols = max(_SLAB_ELEMENTS // _round_up(n, blocks.tokens), blocks.vocab)
   if cols == 0:
@@ -526,9 +548,10 @@ def linear_bwd_gemm(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temp
   ``[D, vocab]`` fp32 accumulator at D = 896 must live in global memory. The same split as
   Liger Kernel's fused linear cross-entropy (a Triton kernel for the logit gradient, vendor
   matmuls for the input and weight gradients). Memory: ``N x cols`` for the slab (no fp32
-  ``[N, V]`` anywhere), ``[N, D]`` fp32 for ``dh`` and the ``[D, V]`` gradient itself.
+  ``[N, V]`` anywhere), ``[N, D]`` fp32 for ``dh`` and the ``[D, V]`` gradient itself. With
+  ``gpu_lowering="mosaic_gpu"`` the slab comes from :func:`rljax.kernels._mosaic_gpu.dz_call`.
   """
-  _check_blocks(blocks, platform)
+  _check_blocks(blocks, platform, hidden.dtype)
   n, d = hidden.shape
   vocab = weight.shape[1]
   tn, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
@@ -539,21 +562,25 @@ def linear_bwd_gemm(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temp
   w = _pad2(weight, d_p, v_p)
   y = _col(targets.astype(jnp.int32), n_p)
   row_ops = [_col(x, n_p) for x in (lse, mean_l, g_logp, g_ent)]
-  row_spec = pl.BlockSpec((tn, 1), lambda i, j: (i, 0))
-  dz_call = pl.pallas_call(
-      functools.partial(_dz_slab_kernel, tv=tv, nd=d_p // bd, bd=bd, inv_temp=1.0 / temperature,
-                        unroll=style == "grid"),
-      grid=(n_p // tn, cols // tv),
-      in_specs=[
-          pl.BlockSpec((tn, d_p), lambda i, j: (i, 0)),
-          pl.BlockSpec((d_p, tv), lambda i, j: (0, j)),
-      ] + [row_spec] * 5,
-      out_specs=pl.BlockSpec((tn, tv), lambda i, j: (i, j)),
-      out_shape=jax.ShapeDtypeStruct((n_p, cols), weight.dtype),
-      compiler_params=_compiler_params(platform, ("parallel", "parallel"), _num_warps(blocks)),
-      interpret=interpret,
-      name="logprob_entropy_bwd_dz",
-  )
+  if uses_mosaic_gpu(blocks, platform):
+    dz_call = functools.partial(_mosaic_gpu.dz_call, blocks=blocks, temperature=temperature,
+                                interpret=interpret)
+  else:
+    row_spec = pl.BlockSpec((tn, 1), lambda i, j: (i, 0))
+    dz_call = pl.pallas_call(
+        functools.partial(_dz_slab_kernel, tv=tv, nd=d_p // bd, bd=bd, inv_temp=1.0 / temperature,
+                          unroll=style == "grid"),
+        grid=(n_p // tn, cols // tv),
+        in_specs=[
+            pl.BlockSpec((tn, d_p), lambda i, j: (i, 0)),
+            pl.BlockSpec((d_p, tv), lambda i, j: (0, j)),
+        ] + [row_spec] * 5,
+        out_specs=pl.BlockSpec((tn, tv), lambda i, j: (i, j)),
+        out_shape=jax.ShapeDtypeStruct((n_p, cols), weight.dtype),
+        compiler_params=_compiler_params(platform, ("parallel", "parallel"), _num_warps(blocks)),
+        interpret=interpret,
+        name="logprob_entropy_bwd_dz",
+    )
 
   def slab(c, carry):
     dh, dw = carry

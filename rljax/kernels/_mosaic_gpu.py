@@ -1,0 +1,234 @@
+"""Mosaic GPU Pallas kernels for the fused-linear log-prob + entropy (``gpu_lowering``).
+
+Mosaic GPU is the GPU lowering that jax 0.10 uses for a plain ``pl.pallas_call`` (Pallas's
+Triton backend is deprecated from jax 0.11). Its kernels are written against the hardware:
+``plgpu.kernel`` launches one warpgroup (128 threads) per block, ``plgpu.emit_pipeline`` streams
+the hidden axis through shared memory with TMA copies, and ``plgpu.wgmma`` (Hopper tensor
+cores) accumulates a ``[tokens, vocab]`` fp32 logit tile in registers. Layouts are inferred
+(``LoweringSemantics.Warpgroup``), so the tile math is plain jnp.
+
+Two kernels, each on a fully parallel grid ``(N / tokens, V / vocab)`` of logit tiles
+``l = h W / T``, the same split as the Triton path in :mod:`rljax.kernels._pallas` (whose
+slab drivers, merges and padding they reuse):
+
+* :func:`stats_call` (forward): per tile the partial row max ``m``, ``s = sum exp(l - m)``,
+  ``t = sum exp(l - m)(l - m)`` and the target logit, written as ``[V / vocab, N]`` fp32
+  partials that ``_pallas`` merges associatively.
+* :func:`dz_call` (backward, one d-logits slab): ``dz = (g_logp (onehot_y - p) - g_H p (l -
+  E_p[l])) / T`` per tile, written in the input dtype; the matmul library reduces the slab
+  into ``dh`` and ``dW`` (:func:`rljax.kernels._pallas.linear_bwd_gemm`).
+
+Per-row operands (targets, ``lse``, ``E_p[l]``, cotangents) reach shared memory by one TMA
+copy per block. On CPU the same kernels run in Mosaic GPU's interpret mode
+(``InterpretGPUParams``: simulated shared memory, barriers and TMA), which is what the tests
+check against the reference; ``jax.export`` for ``cuda`` checks that they lower for Hopper
+(layout inference and the Mosaic GPU dialect lowering run in that step).
+
+Constraints: bf16 or fp16 inputs (wgmma operands), ``tokens`` a multiple of 64 (the rows of
+one warpgroup's wgmma), ``vocab`` a multiple of 64 up to 256 (the wgmma width; the fp32
+accumulator of a 64 x 256 tile is 128 registers a thread) and ``hidden`` a multiple of 64
+(one 128-byte swizzle of bf16).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import pallas as pl
+
+_NEG_BIG = float(jnp.finfo(jnp.float32).min)
+_DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+_MAX_VOCAB_TILE = 256  # wgmma N and the registers of a [64, vocab] fp32 accumulator
+# Shared-memory slots of the hidden-chunk pipeline: 3 x (64 x 64 + 64 x 256) bf16 = 120 KiB at
+# the widest tiles, under the 227 KiB of an H100.
+_PIPELINE_SLOTS = 3
+
+
+def check(blocks, dtype) -> None:
+  """A ``ValueError`` naming the field if ``blocks`` or ``dtype`` can't run on Mosaic GPU."""
+  if jnp.dtype(dtype) not in _DTYPES:
+    raise ValueError(
+        "BlockSizes(gpu_lowering='mosaic_gpu') needs bfloat16 or float16 hidden and weight "
+        f"(wgmma operands), got {jnp.dtype(dtype)}; use gpu_lowering='triton' for float32"
+    )
+  if blocks.tokens % 64:
+    raise ValueError(
+        f"BlockSizes.tokens must be a multiple of 64 for Mosaic GPU, got {blocks.tokens}"
+    )
+  if blocks.vocab % 64 or blocks.vocab > _MAX_VOCAB_TILE:
+    raise ValueError(
+        "BlockSizes.vocab must be a multiple of 64 and at most 256 for Mosaic GPU, got "
+        f"{blocks.vocab}"
+    )
+  if blocks.tokens * blocks.vocab > 64 * _MAX_VOCAB_TILE:
+    raise ValueError(
+        "BlockSizes.tokens * BlockSizes.vocab must be at most 16384 for Mosaic GPU (one "
+        f"warpgroup's fp32 accumulator in registers), got {blocks.tokens} x {blocks.vocab}"
+    )
+  if blocks.hidden % 64:
+    raise ValueError(
+        f"BlockSizes.hidden must be a multiple of 64 for Mosaic GPU, got {blocks.hidden}"
+    )
+  if blocks.slab_vocab == 0:
+    raise ValueError(
+        "BlockSizes.slab_vocab=0 (in-kernel backward reductions) has no Mosaic GPU kernel; "
+        "leave it None or give a slab width"
+    )
+
+
+def _plgpu():
+  from jax.experimental.pallas import mosaic_gpu as plgpu
+
+  return plgpu
+
+
+def interpret_params():
+  """Mosaic GPU's CPU interpreter (jax 0.10 exports it only from its private module)."""
+  from jax._src.pallas.mosaic_gpu.interpret.params import InterpretGPUParams
+
+  return InterpretGPUParams()
+
+
+def _smem_transforms(cols: int, dtype):
+  """Tiling + swizzle of a ``[rows, cols]`` shared-memory tile, as wgmma and TMA want it."""
+  plgpu = _plgpu()
+  itemsize = jnp.dtype(dtype).itemsize
+  swizzle = plgpu.find_swizzle(cols * itemsize * 8)
+  return (plgpu.TilingTransform((8, swizzle // itemsize)), plgpu.SwizzleTransform(swizzle))
+
+
+def _logits_tile(h_gmem, w_gmem, rows, cols, *, tm, tv, bd, inv_temp):
+  """``[tm, tv]`` fp32 logits ``h[rows] @ w[:, cols] / T``: wgmma over pipelined hidden chunks."""
+  plgpu = _plgpu()
+  nd = h_gmem.shape[1] // bd
+  # Keep one wgmma in flight (wait for all but the last) while later chunks land; its
+  # operands' slot is then released a step late (delay_release), which needs >= 2 slots.
+  in_flight = 1 if nd > 1 else 0
+  slots = min(_PIPELINE_SLOTS, nd)
+
+  def matmul(acc_ref):
+    def step(_, h_smem, w_smem):
+      plgpu.wgmma(acc_ref, h_smem, w_smem)
+      plgpu.wgmma_wait(in_flight)
+
+    plgpu.emit_pipeline(
+        step,
+        grid=(nd,),
+        in_specs=[
+            plgpu.BlockSpec((tm, bd), lambda k: (0, k), delay_release=in_flight,
+                            transforms=_smem_transforms(bd, h_gmem.dtype)),
+            plgpu.BlockSpec((bd, tv), lambda k: (k, 0), delay_release=in_flight,
+                            transforms=_smem_transforms(tv, w_gmem.dtype)),
+        ],
+        max_concurrent_steps=slots,
+    )(h_gmem.at[rows, :], w_gmem.at[:, cols])
+    return acc_ref[...]
+
+  return pl.run_scoped(matmul, plgpu.ACC((tm, tv), jnp.float32)) * inv_temp
+
+
+def _rows(x, shape):
+  """Broadcast a per-row ``[tm]`` vector over a ``[tm, tv]`` tile."""
+  return lax.broadcast_in_dim(x, shape, (0,))
+
+
+def _kernel(body, out_type, scratch, grid, interpret):
+  plgpu = _plgpu()
+  return plgpu.kernel(
+      body,
+      out_type=out_type,
+      grid=grid,
+      grid_names=("tokens", "vocab"),
+      scratch_types=scratch,
+      compiler_params=plgpu.CompilerParams(
+          lowering_semantics=plgpu.LoweringSemantics.Warpgroup
+      ),
+      interpret=interpret_params() if interpret else False,
+  )
+
+
+def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
+  """Per-tile partial ``(m, s, t, l_y)``, each ``[V_w / tv, N_p]``, of ``h @ w``.
+
+  ``h [N_p, D_p]`` and ``w [D_p, V_w]`` are padded to whole tiles, ``y [N_p, 1]`` holds the
+  targets (local to ``w``'s columns); only the first ``vocab`` columns are real.
+  """
+  plgpu = _plgpu()
+  tm, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  n_p = h.shape[0]
+  nj = w.shape[1] // tv
+  inv_temp = 1.0 / temperature
+
+  def body(h_gmem, w_gmem, y_gmem, m_gmem, s_gmem, t_gmem, ly_gmem, y_smem, out_smem, bar):
+    i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
+    rows = pl.ds(i * tm, tm)
+    plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bar)  # lands during the matmul
+    l = _logits_tile(h_gmem, w_gmem, rows, pl.ds(j * tv, tv), tm=tm, tv=tv, bd=bd,
+                     inv_temp=inv_temp)
+    cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+    l = jnp.where(cols < vocab, l, -jnp.inf)  # padded columns add nothing
+    m = jnp.maximum(jnp.max(l, axis=1), _NEG_BIG)
+    d = l - _rows(m, l.shape)
+    e = jnp.exp(d)
+    plgpu.barrier_wait(bar)
+    hit = cols == _rows(y_smem[...], l.shape)
+    parts = (m, jnp.sum(e, axis=1), jnp.sum(jnp.where(e > 0, e * d, 0.0), axis=1),
+             jnp.sum(jnp.where(hit, l, 0.0), axis=1))
+    outs = (m_gmem, s_gmem, t_gmem, ly_gmem)
+    for k, part in enumerate(parts):
+      out_smem[k] = part
+    plgpu.commit_smem()
+    for k, out in enumerate(outs):
+      plgpu.copy_smem_to_gmem(out_smem.at[k], out.at[j, rows])
+    plgpu.wait_smem_to_gmem(0)
+
+  part = jax.ShapeDtypeStruct((nj, n_p), jnp.float32)
+  scratch = [plgpu.SMEM((tm,), jnp.int32), plgpu.SMEM((4, tm), jnp.float32), plgpu.Barrier()]
+  call = _kernel(body, [part] * 4, scratch, (n_p // tm, nj), interpret)
+  return tuple(call(h, w, y[:, 0]))
+
+
+def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, interpret):
+  """``dz [N_p, cols]`` of one slab ``w_c [D_p, cols]`` (targets local to the slab).
+
+  Per-row operands come as ``[N_p, 1]`` columns. No column mask: padded vocabulary columns
+  of ``w_c`` are zero, so their finite ``dz`` meets zero rows of ``W^T`` in ``dh`` and is
+  sliced off ``dW`` (as in the Triton slab kernel).
+  """
+  plgpu = _plgpu()
+  tm, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  n_p = h.shape[0]
+  cols_total = w_c.shape[1]
+  inv_temp = 1.0 / temperature
+  stats = jnp.concatenate([lse, mean_l, g_logp, g_ent], axis=1).T  # [4, N_p] fp32
+
+  def body(h_gmem, w_gmem, y_gmem, r_gmem, dz_gmem, y_smem, r_smem, dz_smem, bars):
+    i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
+    rows, cols_sl = pl.ds(i * tm, tm), pl.ds(j * tv, tv)
+    plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bars.at[0])
+    plgpu.copy_gmem_to_smem(r_gmem.at[:, rows], r_smem, bars.at[1])
+    l = _logits_tile(h_gmem, w_gmem, rows, cols_sl, tm=tm, tv=tv, bd=bd, inv_temp=inv_temp)
+    plgpu.barrier_wait(bars.at[1])
+    lse_r, mean_r, gl_r, ge_r = (_rows(r_smem[k], l.shape) for k in range(4))
+    p = jnp.exp(l - lse_r)
+    centered = jnp.where(p > 0, l - mean_r, 0.0)
+    plgpu.barrier_wait(bars.at[0])
+    cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+    onehot = jnp.where(cols == _rows(y_smem[...], l.shape), 1.0, 0.0)
+    dz = (gl_r * (onehot - p) - ge_r * p * centered) * inv_temp
+    dz_smem[...] = dz.astype(dz_smem.dtype)
+    plgpu.commit_smem()
+    plgpu.copy_smem_to_gmem(dz_smem, dz_gmem.at[rows, cols_sl])
+    plgpu.wait_smem_to_gmem(0)
+
+  scratch = [
+      plgpu.SMEM((tm,), jnp.int32),
+      plgpu.SMEM((4, tm), jnp.float32),
+      plgpu.SMEM((tm, tv), w_c.dtype, transforms=_smem_transforms(tv, w_c.dtype)),
+      plgpu.Barrier(num_barriers=2),
+  ]
+  out = jax.ShapeDtypeStruct((n_p, cols_total), w_c.dtype)
+  call = _kernel(body, out, scratch, (n_p // tm, cols_total // tv), interpret)
+  return call(h, w_c, y[:, 0], stats)
+
