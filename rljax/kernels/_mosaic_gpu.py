@@ -90,6 +90,14 @@ def interpret_params():
   return InterpretGPUParams()
 
 
+def force_interpret_params(params):
+  """Context in which every Mosaic GPU kernel runs with these ``InterpretGPUParams`` (e.g.
+  ``detect_races=True``), overriding the ``interpret`` argument."""
+  from jax._src.pallas.mosaic_gpu.interpret.params import force_gpu_interpret_mode
+
+  return force_gpu_interpret_mode(params)
+
+
 def _smem_transforms(cols: int, dtype):
   """Tiling + swizzle of a ``[rows, cols]`` shared-memory tile, as wgmma and TMA want it."""
   plgpu = _plgpu()
