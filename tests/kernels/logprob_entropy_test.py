@@ -217,7 +217,7 @@ class LogprobEntropyInterpretTest(LogprobEntropyTest):
 
 
 class PallasLoweringTest(parameterized.TestCase):
-  """The kernels lower for GPU (Triton) and TPU (Mosaic) from this CPU-only machine."""
+  """The kernels lower for GPU (Triton, Mosaic GPU) and TPU (Mosaic) from this CPU machine."""
 
   @parameterized.parameters(
       # fwd, dh and dW kernels; GPU's default backward: fwd and the d-logits slab kernel.
@@ -227,6 +227,11 @@ class PallasLoweringTest(parameterized.TestCase):
       ("tpu", "grid", BlockSizes(tokens=128, vocab=512, hidden=128, slab_vocab=512), 2),
       # forward in vocabulary slabs: the peeled last slab, the loop body's slab, the dz slab.
       ("cuda", "loop", BlockSizes(tokens=64, vocab=128, hidden=64, fwd_slab_vocab=256), 3),
+      # Mosaic GPU (MosaicGpuTest): export runs its layout inference and dialect lowering for
+      # sm_90; the forward's stats and the d-logits slab kernel, then with forward slabs.
+      ("cuda", "loop", BlockSizes(tokens=64, vocab=256, hidden=64, gpu_lowering="mosaic_gpu"), 2),
+      ("cuda", "loop", BlockSizes(tokens=64, vocab=256, hidden=64, gpu_lowering="mosaic_gpu",
+                                  fwd_slab_vocab=256), 3),
   )
   def test_lowers(self, platform, style, blocks, kernels):
     plan = le._Plan(
@@ -252,6 +257,8 @@ class PallasLoweringTest(parameterized.TestCase):
         jax.jit(jax.value_and_grad(loss, (0, 1))), platforms=[platform], disabled_checks=checks
     )(*args)
     target = "__gpu$xla.gpu.triton" if platform == "cuda" else "tpu_custom_call"
+    if blocks.gpu_lowering == "mosaic_gpu":
+      target = "@mosaic_gpu_v2("
     self.assertEqual(exported.mlir_module().count(target), kernels)
 
 
@@ -287,26 +294,6 @@ class MosaicGpuTest(parameterized.TestCase):
     )
     self.assertEqual(got[2].dtype, dtype)
     _assert_close(got, want, dtype)
-
-  @parameterized.parameters((None, 2), (256, 3))  # forward slabs add the peeled slab's call
-  def test_lowers_for_hopper(self, fwd_slab, kernels):
-    blocks = BlockSizes(tokens=64, vocab=256, hidden=64, gpu_lowering="mosaic_gpu",
-                        fwd_slab_vocab=fwd_slab)
-    plan = le._Plan(impl="pallas", temperature=0.7, blocks=blocks, platform="gpu", style="loop")
-
-    def loss(h, w, y):
-      logp, ent = le._linear(plan, h, w, y)
-      return jnp.sum(logp) + 0.01 * jnp.sum(ent)
-
-    n, d, vocab = 100, 896, 1000  # Qwen2.5-0.5B width; N and V not multiples of the tiles
-    args = (
-        jax.ShapeDtypeStruct((n, d), jnp.bfloat16),
-        jax.ShapeDtypeStruct((d, vocab), jnp.bfloat16),
-        jax.ShapeDtypeStruct((n,), jnp.int32),
-    )
-    # Export runs Mosaic GPU's layout inference and dialect lowering for sm_90 (Hopper).
-    exported = export.export(jax.jit(jax.value_and_grad(loss, (0, 1))), platforms=["cuda"])(*args)
-    self.assertEqual(exported.mlir_module().count("@mosaic_gpu_v2("), kernels)
 
   def test_no_races_in_the_interpreter(self):
     # The interpreter's happens-before race detector (vector clocks over the block's threads and
