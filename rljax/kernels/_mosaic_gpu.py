@@ -40,9 +40,25 @@ from jax.experimental import pallas as pl
 _NEG_BIG = float(jnp.finfo(jnp.float32).min)
 _DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 _MAX_VOCAB_TILE = 256  # wgmma N and the registers of a [64, vocab] fp32 accumulator
-# Shared-memory slots of the hidden-chunk pipeline: 3 x (64 x 64 + 64 x 256) bf16 = 120 KiB at
-# the widest tiles, under the 227 KiB of an H100.
+# Shared-memory slots of the hidden-chunk pipeline: up to 3 (3 x (64 x 64 + 64 x 256) bf16 =
+# 120 KiB at the default tiles), fewer where the tiles are wider, at least 2 when the hidden
+# axis has several chunks (one wgmma stays in flight).
 _PIPELINE_SLOTS = 3
+_SMEM_BYTES = 232_448  # dynamic shared memory of one block on an H100 / H200 (227 KiB)
+
+
+def _slot_bytes(blocks, itemsize) -> int:
+  return (blocks.tokens * blocks.hidden + blocks.hidden * blocks.vocab) * itemsize
+
+
+def _reserved_bytes(blocks, itemsize) -> int:
+  """Shared memory besides the pipeline: targets, 4 row statistics, the d-logits tile, slack."""
+  return blocks.tokens * 4 * 5 + blocks.tokens * blocks.vocab * itemsize + 4096
+
+
+def _pipeline_slots(blocks, itemsize, nd: int) -> int:
+  free = _SMEM_BYTES - _reserved_bytes(blocks, itemsize)
+  return max(min(_PIPELINE_SLOTS, nd, free // _slot_bytes(blocks, itemsize)), min(2, nd))
 
 
 def check(blocks, dtype) -> None:
@@ -69,6 +85,14 @@ def check(blocks, dtype) -> None:
   if blocks.hidden % 64:
     raise ValueError(
         f"BlockSizes.hidden must be a multiple of 64 for Mosaic GPU, got {blocks.hidden}"
+    )
+  itemsize = jnp.dtype(dtype).itemsize
+  need = 2 * _slot_bytes(blocks, itemsize) + _reserved_bytes(blocks, itemsize)
+  if need > _SMEM_BYTES:
+    raise ValueError(
+        f"BlockSizes tokens={blocks.tokens}, vocab={blocks.vocab}, hidden={blocks.hidden} need "
+        f"{need} bytes of shared memory for a two-slot pipeline, more than the {_SMEM_BYTES} of "
+        "an H100/H200 block; use a smaller BlockSizes.hidden or vocab"
     )
   if blocks.slab_vocab == 0:
     raise ValueError(
@@ -106,14 +130,15 @@ def _smem_transforms(cols: int, dtype):
   return (plgpu.TilingTransform((8, swizzle // itemsize)), plgpu.SwizzleTransform(swizzle))
 
 
-def _logits_tile(h_gmem, w_gmem, rows, cols, *, tm, tv, bd, inv_temp):
+def _logits_tile(h_gmem, w_gmem, rows, cols, *, blocks, inv_temp):
   """``[tm, tv]`` fp32 logits ``h[rows] @ w[:, cols] / T``: wgmma over pipelined hidden chunks."""
   plgpu = _plgpu()
+  tm, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
   nd = h_gmem.shape[1] // bd
   # Keep one wgmma in flight (wait for all but the last) while later chunks land; its
   # operands' slot is then released a step late (delay_release), which needs >= 2 slots.
   in_flight = 1 if nd > 1 else 0
-  slots = min(_PIPELINE_SLOTS, nd)
+  slots = _pipeline_slots(blocks, jnp.dtype(h_gmem.dtype).itemsize, nd)
 
   def matmul(acc_ref):
     def step(_, h_smem, w_smem):
@@ -163,7 +188,7 @@ def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
   targets (local to ``w``'s columns); only the first ``vocab`` columns are real.
   """
   plgpu = _plgpu()
-  tm, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  tm, tv = blocks.tokens, blocks.vocab
   n_p = h.shape[0]
   nj = w.shape[1] // tv
   inv_temp = 1.0 / temperature
@@ -172,8 +197,7 @@ def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
     i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
     rows = pl.ds(i * tm, tm)
     plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bar)  # lands during the matmul
-    l = _logits_tile(h_gmem, w_gmem, rows, pl.ds(j * tv, tv), tm=tm, tv=tv, bd=bd,
-                     inv_temp=inv_temp)
+    l = _logits_tile(h_gmem, w_gmem, rows, pl.ds(j * tv, tv), blocks=blocks, inv_temp=inv_temp)
     cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
     l = jnp.where(cols < vocab, l, -jnp.inf)  # padded columns add nothing
     m = jnp.maximum(jnp.max(l, axis=1), _NEG_BIG)
@@ -205,7 +229,7 @@ def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, inter
   sliced off ``dW`` (as in the Triton slab kernel).
   """
   plgpu = _plgpu()
-  tm, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  tm, tv = blocks.tokens, blocks.vocab
   n_p = h.shape[0]
   cols_total = w_c.shape[1]
   inv_temp = 1.0 / temperature
@@ -216,7 +240,7 @@ def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, inter
     rows, cols_sl = pl.ds(i * tm, tm), pl.ds(j * tv, tv)
     plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bars.at[0])
     plgpu.copy_gmem_to_smem(r_gmem.at[:, rows], r_smem, bars.at[1])
-    l = _logits_tile(h_gmem, w_gmem, rows, cols_sl, tm=tm, tv=tv, bd=bd, inv_temp=inv_temp)
+    l = _logits_tile(h_gmem, w_gmem, rows, cols_sl, blocks=blocks, inv_temp=inv_temp)
     plgpu.barrier_wait(bars.at[1])
     lse_r, mean_r, gl_r, ge_r = (_rows(r_smem[k], l.shape) for k in range(4))
     p = jnp.exp(l - lse_r)

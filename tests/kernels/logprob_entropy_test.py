@@ -335,6 +335,7 @@ class MosaicGpuTest(parameterized.TestCase):
         ({"hidden": 32}, bf16, "BlockSizes.hidden must be a multiple of 64"),
         ({"tokens": 128, "vocab": 256}, bf16, "tokens \\* BlockSizes.vocab must be at most"),
         ({"slab_vocab": 0}, bf16, "slab_vocab=0"),
+        ({"vocab": 256, "hidden": 256}, bf16, "need 365824 bytes of shared memory"),
     ]
     for change, (h, w), message in cases:
       blocks = BlockSizes(**{**ok, **change})
