@@ -120,9 +120,10 @@ class BlockSizes:
   # V = 151,936 with 128-column tiles; slabs beyond); 0 = always one grid.
   fwd_slab_vocab: int | None = None
   # pallas on GPU: "triton" (Pallas's Triton backend, the benchmarked default) or "mosaic_gpu"
-  # (wgmma kernels for Hopper, rljax.kernels._mosaic_gpu: bf16/fp16, tokens a multiple of 64,
-  # vocab a multiple of 64 up to 256, hidden a multiple of 64; fused-linear path only). In CPU
-  # interpret mode "mosaic_gpu" runs those kernels in Mosaic GPU's interpreter; TPU ignores it.
+  # (rljax.kernels._mosaic_gpu: wgmma kernels for Hopper on the fused-linear path, bf16/fp16
+  # only; TMA-tiled ones from logits; tokens a multiple of 64, vocab a multiple of 64 up to 256,
+  # hidden a multiple of 64). In CPU interpret mode "mosaic_gpu" runs those kernels in Mosaic
+  # GPU's interpreter; TPU ignores it.
   gpu_lowering: str = "triton"
 
   def __post_init__(self):
@@ -490,6 +491,7 @@ def token_logprobs_and_entropy(
     *,
     temperature: float = 1.0,
     impl: Impl = "auto",
+    block_sizes: BlockSizes | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   r"""Per-token log-prob of the target and full-vocabulary entropy from logits.
 
@@ -504,6 +506,7 @@ def token_logprobs_and_entropy(
     temperature: positive sampling temperature (a Python float).
     impl: ``"reference"``, ``"xla"``, ``"pallas"`` or ``"auto"`` (pallas on GPU/TPU, xla
       on CPU).
+    block_sizes: tile sizes (``hidden`` unused); ``None`` picks :func:`default_block_sizes`.
 
   Returns:
     ``(logp [...], entropy [...])`` in fp32, both differentiable in ``logits``.
@@ -517,7 +520,7 @@ def token_logprobs_and_entropy(
   _check_common(targets, temperature, impl, logits.shape[:-1], "logits")
   if impl == "reference":
     return logprobs_and_entropy_reference(logits, targets, temperature=temperature)
-  plan = _plan(impl, temperature, None, logits.dtype)
+  plan = _plan(impl, temperature, block_sizes, logits.dtype)
   batch_shape, vocab = logits.shape[:-1], logits.shape[-1]
   logits_NV = logits.reshape(-1, vocab)
   targets_N = targets.reshape(-1).astype(jnp.int32)

@@ -7,9 +7,9 @@ the hidden axis through shared memory with TMA copies, and ``plgpu.wgmma`` (Hopp
 cores) accumulates a ``[tokens, vocab]`` fp32 logit tile in registers. Layouts are inferred
 (``LoweringSemantics.Warpgroup``), so the tile math is plain jnp.
 
-Two kernels, each on a fully parallel grid ``(N / tokens, V / vocab)`` of logit tiles
-``l = h W / T``, the same split as the Triton path in :mod:`rljax.kernels._pallas` (whose
-slab drivers, merges and padding they reuse):
+Four kernels, each on a fully parallel grid ``(N / tokens, V / vocab)`` of logit tiles
+``l = h W / T`` (or ``logits / T``), the same split as the Triton path in
+:mod:`rljax.kernels._pallas` (whose slab drivers, merges and padding they reuse):
 
 * :func:`stats_call` (forward): per tile the partial row max ``m``, ``s = sum exp(l - m)``,
   ``t = sum exp(l - m)(l - m)`` and the target logit, written as ``[V / vocab, N]`` fp32
@@ -17,6 +17,8 @@ slab drivers, merges and padding they reuse):
 * :func:`dz_call` (backward, one d-logits slab): ``dz = (g_logp (onehot_y - p) - g_H p (l -
   E_p[l])) / T`` per tile, written in the input dtype; the matmul library reduces the slab
   into ``dh`` and ``dW`` (:func:`rljax.kernels._pallas.linear_bwd_gemm`).
+* :func:`logits_stats_call` and :func:`dlogits_call`: the same statistics and ``d logits``
+  from materialised ``[N, V]`` logits (any float dtype), one TMA-loaded tile per block.
 
 Per-row operands (targets, ``lse``, ``E_p[l]``, cotangents) reach shared memory by one TMA
 copy per block. On CPU the same kernels run in Mosaic GPU's interpret mode
@@ -24,10 +26,11 @@ copy per block. On CPU the same kernels run in Mosaic GPU's interpret mode
 check against the reference; ``jax.export`` for ``cuda`` checks that they lower for Hopper
 (layout inference and the Mosaic GPU dialect lowering run in that step).
 
-Constraints: bf16 or fp16 inputs (wgmma operands), ``tokens`` a multiple of 64 (the rows of
-one warpgroup's wgmma), ``vocab`` a multiple of 64 up to 256 (the wgmma width; the fp32
-accumulator of a 64 x 256 tile is 128 registers a thread) and ``hidden`` a multiple of 64
-(one 128-byte swizzle of bf16).
+Constraints (:func:`check`): ``tokens`` a multiple of 64 (the rows of one warpgroup's wgmma),
+``vocab`` a multiple of 64 up to 256 (the wgmma width) with ``tokens * vocab <= 16384`` (the
+fp32 tile of 64 x 256 is 128 registers a thread); for the fused-linear kernels also bf16 or
+fp16 inputs (wgmma operands), ``hidden`` a multiple of 64 (one 128-byte swizzle of bf16) and a
+two-slot pipeline within an H100/H200 block's shared memory.
 """
 
 from __future__ import annotations
@@ -61,9 +64,13 @@ def _pipeline_slots(blocks, itemsize, nd: int) -> int:
   return max(min(_PIPELINE_SLOTS, nd, free // _slot_bytes(blocks, itemsize)), min(2, nd))
 
 
-def check(blocks, dtype) -> None:
-  """A ``ValueError`` naming the field if ``blocks`` or ``dtype`` can't run on Mosaic GPU."""
-  if jnp.dtype(dtype) not in _DTYPES:
+def check(blocks, dtype, *, fused: bool = True) -> None:
+  """A ``ValueError`` naming the field if ``blocks`` or ``dtype`` can't run on Mosaic GPU.
+
+  ``fused``: the fused-linear kernels (wgmma: bf16/fp16, ``hidden``, the pipeline's shared
+  memory); otherwise the from-logits kernels (any float dtype, ``hidden`` unused).
+  """
+  if fused and jnp.dtype(dtype) not in _DTYPES:
     raise ValueError(
         "BlockSizes(gpu_lowering='mosaic_gpu') needs bfloat16 or float16 hidden and weight "
         f"(wgmma operands), got {jnp.dtype(dtype)}; use gpu_lowering='triton' for float32"
@@ -82,6 +89,8 @@ def check(blocks, dtype) -> None:
         "BlockSizes.tokens * BlockSizes.vocab must be at most 16384 for Mosaic GPU (one "
         f"warpgroup's fp32 accumulator in registers), got {blocks.tokens} x {blocks.vocab}"
     )
+  if not fused:
+    return
   if blocks.hidden % 64:
     raise ValueError(
         f"BlockSizes.hidden must be a multiple of 64 for Mosaic GPU, got {blocks.hidden}"
@@ -200,18 +209,13 @@ def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
     l = _logits_tile(h_gmem, w_gmem, rows, pl.ds(j * tv, tv), blocks=blocks, inv_temp=inv_temp)
     cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
     l = jnp.where(cols < vocab, l, -jnp.inf)  # padded columns add nothing
-    m = jnp.maximum(jnp.max(l, axis=1), _NEG_BIG)
-    d = l - _rows(m, l.shape)
-    e = jnp.exp(d)
     plgpu.barrier_wait(bar)
     hit = cols == _rows(y_smem[...], l.shape)
-    parts = (m, jnp.sum(e, axis=1), jnp.sum(jnp.where(e > 0, e * d, 0.0), axis=1),
-             jnp.sum(jnp.where(hit, l, 0.0), axis=1))
-    outs = (m_gmem, s_gmem, t_gmem, ly_gmem)
+    parts = _tile_stats(l, hit)
     for k, part in enumerate(parts):
       out_smem[k] = part
     plgpu.commit_smem()
-    for k, out in enumerate(outs):
+    for k, out in enumerate((m_gmem, s_gmem, t_gmem, ly_gmem)):
       plgpu.copy_smem_to_gmem(out_smem.at[k], out.at[j, rows])
     plgpu.wait_smem_to_gmem(0)
 
@@ -264,3 +268,97 @@ def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, inter
   call = _kernel(body, out, scratch, (n_p // tm, cols_total // tv), interpret)
   return call(h, w_c, y[:, 0], stats)
 
+
+def _tile_stats(l, hit):
+  """Partial ``(m, s, t, l_y)`` rows of a masked ``[tm, tv]`` fp32 tile (as ``_pallas``);
+  ``hit`` marks each row's target column."""
+  m = jnp.maximum(jnp.max(l, axis=1), _NEG_BIG)
+  d = l - _rows(m, l.shape)
+  e = jnp.exp(d)
+  s, t = jnp.sum(e, axis=1), jnp.sum(jnp.where(e > 0, e * d, 0.0), axis=1)
+  return m, s, t, jnp.sum(jnp.where(hit, l, 0.0), axis=1)
+
+
+def logits_stats_call(x, y, *, vocab, blocks, temperature, interpret):
+  """Per-tile partial ``(m, s, t, l_y)``, each ``[V_p / tv, N_p]``, of padded ``x [N_p, V_p]``
+  logits whose first ``vocab`` columns are real; ``y [N_p, 1]`` the targets."""
+  plgpu = _plgpu()
+  tm, tv = blocks.tokens, blocks.vocab
+  n_p, v_p = x.shape
+  nj = v_p // tv
+  inv_temp = 1.0 / temperature
+
+  def body(x_gmem, y_gmem, m_gmem, s_gmem, t_gmem, ly_gmem, x_smem, y_smem, out_smem, bars):
+    i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
+    rows = pl.ds(i * tm, tm)
+    plgpu.copy_gmem_to_smem(x_gmem.at[rows, pl.ds(j * tv, tv)], x_smem, bars.at[0])
+    plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bars.at[1])
+    plgpu.barrier_wait(bars.at[0])
+    l = x_smem[...].astype(jnp.float32) * inv_temp
+    cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+    l = jnp.where(cols < vocab, l, -jnp.inf)
+    plgpu.barrier_wait(bars.at[1])
+    hit = cols == _rows(y_smem[...], l.shape)
+    parts = _tile_stats(l, hit)
+    for k, part in enumerate(parts):
+      out_smem[k] = part
+    plgpu.commit_smem()
+    for k, out in enumerate((m_gmem, s_gmem, t_gmem, ly_gmem)):
+      plgpu.copy_smem_to_gmem(out_smem.at[k], out.at[j, rows])
+    plgpu.wait_smem_to_gmem(0)
+
+  part = jax.ShapeDtypeStruct((nj, n_p), jnp.float32)
+  scratch = [
+      plgpu.SMEM((tm, tv), x.dtype, transforms=_smem_transforms(tv, x.dtype)),
+      plgpu.SMEM((tm,), jnp.int32),
+      plgpu.SMEM((4, tm), jnp.float32),
+      plgpu.Barrier(num_barriers=2),
+  ]
+  call = _kernel(body, [part] * 4, scratch, (n_p // tm, nj), interpret)
+  return tuple(call(x, y[:, 0]))
+
+
+def dlogits_call(x, y, lse, mean_l, g_logp, g_ent, *, vocab, blocks, temperature, interpret):
+  """``d logits [N_p, V_p]`` (``x``'s dtype) of padded logits; per-row operands ``[N_p, 1]``.
+
+  Padded columns are masked to ``-inf`` (so ``p = 0`` there and their ``dz`` is 0), as are
+  real ``-inf`` logits, whose ``0 * -inf`` the ``where`` before the product avoids.
+  """
+  plgpu = _plgpu()
+  tm, tv = blocks.tokens, blocks.vocab
+  n_p, v_p = x.shape
+  inv_temp = 1.0 / temperature
+  stats = jnp.concatenate([lse, mean_l, g_logp, g_ent], axis=1).T  # [4, N_p] fp32
+
+  def body(x_gmem, y_gmem, r_gmem, dx_gmem, x_smem, y_smem, r_smem, dx_smem, bars):
+    i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
+    rows, cols_sl = pl.ds(i * tm, tm), pl.ds(j * tv, tv)
+    plgpu.copy_gmem_to_smem(x_gmem.at[rows, cols_sl], x_smem, bars.at[0])
+    plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bars.at[1])
+    plgpu.copy_gmem_to_smem(r_gmem.at[:, rows], r_smem, bars.at[2])
+    plgpu.barrier_wait(bars.at[0])
+    l = x_smem[...].astype(jnp.float32) * inv_temp
+    cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+    l = jnp.where(cols < vocab, l, -jnp.inf)
+    plgpu.barrier_wait(bars.at[2])
+    lse_r, mean_r, gl_r, ge_r = (_rows(r_smem[k], l.shape) for k in range(4))
+    p = jnp.exp(l - lse_r)
+    centered = jnp.where(p > 0, l - mean_r, 0.0)
+    plgpu.barrier_wait(bars.at[1])
+    onehot = jnp.where(cols == _rows(y_smem[...], l.shape), 1.0, 0.0)
+    dz = (gl_r * (onehot - p) - ge_r * p * centered) * inv_temp
+    dx_smem[...] = dz.astype(dx_smem.dtype)
+    plgpu.commit_smem()
+    plgpu.copy_smem_to_gmem(dx_smem, dx_gmem.at[rows, cols_sl])
+    plgpu.wait_smem_to_gmem(0)
+
+  scratch = [
+      plgpu.SMEM((tm, tv), x.dtype, transforms=_smem_transforms(tv, x.dtype)),
+      plgpu.SMEM((tm,), jnp.int32),
+      plgpu.SMEM((4, tm), jnp.float32),
+      plgpu.SMEM((tm, tv), x.dtype, transforms=_smem_transforms(tv, x.dtype)),
+      plgpu.Barrier(num_barriers=3),
+  ]
+  call = _kernel(body, jax.ShapeDtypeStruct((n_p, v_p), x.dtype), scratch,
+                 (n_p // tm, v_p // tv), interpret)
+  return call(x, y[:, 0], stats)

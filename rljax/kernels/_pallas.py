@@ -34,9 +34,9 @@ they add nothing to ``s`` (no zero logits leak into the lse) and ``0 * -inf`` ne
 
 The GPU path passes ``triton.CompilerParams`` explicitly: jax 0.10 lowers a plain
 ``pl.pallas_call`` on GPU to Mosaic GPU by default (``jax_pallas_use_mosaic_gpu``), which needs
-a different kernel style: ``BlockSizes(gpu_lowering="mosaic_gpu")`` swaps the forward and the
-d-logits slab kernel for those of :mod:`rljax.kernels._mosaic_gpu` (wgmma, TMA pipelines) and
-keeps the drivers here (padding, slabs, merges, the GEMM reductions).
+a different kernel style: ``BlockSizes(gpu_lowering="mosaic_gpu")`` swaps the forward, the
+d-logits slab and the two from-logits kernels for those of :mod:`rljax.kernels._mosaic_gpu`
+(wgmma, TMA pipelines) and keeps the drivers here (padding, slabs, merges, GEMM reductions).
 """
 
 from __future__ import annotations
@@ -88,14 +88,9 @@ def uses_mosaic_gpu(blocks, platform: str) -> bool:
   return blocks.gpu_lowering == "mosaic_gpu" and platform in ("gpu", "cpu")
 
 
-def _check_blocks(blocks, platform, dtype=None):
+def _check_blocks(blocks, platform, dtype, fused=True):
   if uses_mosaic_gpu(blocks, platform):
-    if dtype is None:  # the from-logits kernels
-      raise ValueError(
-          "BlockSizes(gpu_lowering='mosaic_gpu') covers the fused-linear kernels only; the "
-          "from-logits kernels run on Triton"
-      )
-    _mosaic_gpu.check(blocks, dtype)
+    _mosaic_gpu.check(blocks, dtype, fused=fused)
     return
   if platform == "gpu":
     for name in ("tokens", "vocab", "hidden"):
@@ -598,12 +593,16 @@ def linear_bwd_gemm(hidden, weight, targets, lse, mean_l, g_logp, g_ent, *, temp
 
 def logits_fwd(logits, targets, *, temperature, blocks, interpret, platform):
   """``(logp, H, lse, E_p[l])``, each ``[N]`` fp32, from ``[N, V]`` logits."""
-  _check_blocks(blocks, platform)
+  _check_blocks(blocks, platform, logits.dtype, fused=False)
   n, vocab = logits.shape
   tn, tv = blocks.tokens, blocks.vocab
   n_p, v_p = _round_up(n, tn), _round_up(vocab, tv)
   x = _pad2(logits, n_p, v_p)
   y = _col(targets.astype(jnp.int32), n_p)
+  if uses_mosaic_gpu(blocks, platform):
+    parts = _mosaic_gpu.logits_stats_call(x, y, vocab=vocab, blocks=blocks,
+                                          temperature=temperature, interpret=interpret)
+    return _merge(*(a[:, :n] for a in parts))
   ni, nj = n_p // tn, v_p // tv
   kernel = functools.partial(_stats_kernel, vocab=vocab, tv=tv, nd=0, bd=0,
                              inv_temp=1.0 / temperature, from_logits=True)
@@ -629,13 +628,17 @@ def logits_fwd(logits, targets, *, temperature, blocks, interpret, platform):
 def logits_bwd(logits, targets, lse, mean_l, g_logp, g_ent, *, temperature, blocks, interpret,
                platform):
   """``d logits [N, V]`` tile by tile."""
-  _check_blocks(blocks, platform)
+  _check_blocks(blocks, platform, logits.dtype, fused=False)
   n, vocab = logits.shape
   tn, tv = blocks.tokens, blocks.vocab
   n_p, v_p = _round_up(n, tn), _round_up(vocab, tv)
   x = _pad2(logits, n_p, v_p)
   row_ops = [_col(targets.astype(jnp.int32), n_p)] + [_col(a, n_p) for a in
                                                       (lse, mean_l, g_logp, g_ent)]
+  if uses_mosaic_gpu(blocks, platform):
+    dx = _mosaic_gpu.dlogits_call(x, *row_ops, vocab=vocab, blocks=blocks,
+                                  temperature=temperature, interpret=interpret)
+    return dx[:n, :vocab]
   ni, nj = n_p // tn, v_p // tv
   dx = pl.pallas_call(
       functools.partial(_dlogits_kernel, vocab=vocab, tv=tv, inv_temp=1.0 / temperature),

@@ -295,9 +295,40 @@ class MosaicGpuTest(parameterized.TestCase):
     self.assertEqual(got[2].dtype, dtype)
     _assert_close(got, want, dtype)
 
+  @parameterized.parameters(jnp.float32, jnp.bfloat16)
+  def test_from_logits_with_masked_vocab(self, dtype):
+    # N = 74 (2 row blocks), V = 300 (3 tiles of 128, 84 padded columns), 50 -inf logits.
+    k = jax.random.split(jax.random.key(3), 4)
+    logits = (3.0 * jax.random.normal(k[0], (2, 37, 300))).astype(dtype)
+    logits = logits.at[..., 10:60].set(-jnp.inf)
+    targets = jax.random.randint(k[1], (2, 37), 60, 300)
+    a, b = jax.random.normal(k[2], (2, 37)), jax.random.normal(k[3], (2, 37))
+    blocks = BlockSizes(tokens=64, vocab=128, gpu_lowering="mosaic_gpu")
+    got = _logits_value_and_grads(token_logprobs_and_entropy, logits, targets, a, b,
+                                  temperature=1.3, impl="pallas", block_sizes=blocks)
+    want = _logits_value_and_grads(logprobs_and_entropy_reference, logits, targets, a, b,
+                                   temperature=1.3)
+    for x in got:
+      self.assertTrue(bool(jnp.all(jnp.isfinite(x))))
+    self.assertEqual(got[2].dtype, dtype)
+    _assert_close(got, want, dtype)
+
+  def test_from_logits_lowers_for_hopper(self):
+    blocks = BlockSizes(tokens=64, vocab=256, gpu_lowering="mosaic_gpu")
+    plan = le._Plan(impl="pallas", temperature=0.7, blocks=blocks, platform="gpu", style="loop")
+
+    def loss(x, y):
+      logp, ent = le._from_logits(plan, x, y)
+      return jnp.sum(logp) + 0.01 * jnp.sum(ent)
+
+    args = (jax.ShapeDtypeStruct((100, 1000), jnp.float32), jax.ShapeDtypeStruct((100,), jnp.int32))
+    exported = export.export(jax.jit(jax.grad(loss)), platforms=["cuda"])(*args)
+    self.assertEqual(exported.mlir_module().count("@mosaic_gpu_v2("), 2)
+
   def test_no_races_in_the_interpreter(self):
     # The interpreter's happens-before race detector (vector clocks over the block's threads and
-    # the TMA engine) on each kernel alone: 2 x 2 blocks, 3 pipelined hidden chunks. It flags a
+    # the TMA engine) on each of the four kernels alone: 2 x 2 blocks, 3 pipelined hidden
+    # chunks in the fused ones. It flags a
     # read of a TMA destination before its barrier wait in a bare kernel, but inside these
     # kernels the pipeline's own waits can mask a missing one, and wgmma runs synchronously
     # there: a clean run is necessary, not sufficient.
@@ -310,6 +341,7 @@ class MosaicGpuTest(parameterized.TestCase):
     blocks = BlockSizes(tokens=64, vocab=128, hidden=64, gpu_lowering="mosaic_gpu")
     hidden, weight, targets, _, _ = _inputs((128,), 192, 256, jnp.bfloat16, seed=6)
     y = targets[:, None].astype(jnp.int32)
+    logits = jnp.dot(hidden, weight, preferred_element_type=jnp.float32)  # [128, 256]
     rows = [jnp.full((128, 1), 3.0), jnp.zeros((128, 1)), jnp.ones((128, 1)), jnp.ones((128, 1))]
     params = dataclasses.replace(_mosaic_gpu.interpret_params(), detect_races=True,
                                  num_tma_threads_per_device=2)
@@ -318,6 +350,10 @@ class MosaicGpuTest(parameterized.TestCase):
                                                 temperature=1.0, interpret=True),
         "dz": lambda: _mosaic_gpu.dz_call(hidden, weight, y, *rows, blocks=blocks,
                                           temperature=1.0, interpret=True),
+        "logits_stats": lambda: _mosaic_gpu.logits_stats_call(
+            logits, y, vocab=250, blocks=blocks, temperature=1.0, interpret=True),
+        "dlogits": lambda: _mosaic_gpu.dlogits_call(
+            logits, y, *rows, vocab=250, blocks=blocks, temperature=1.0, interpret=True),
     }
     for name, call in calls.items():
       with _mosaic_gpu.force_interpret_params(params):
@@ -348,9 +384,16 @@ class MosaicGpuTest(parameterized.TestCase):
         )
     with self.assertRaisesRegex(ValueError, "BlockSizes.gpu_lowering must be one of"):
       BlockSizes(gpu_lowering="cuda")
-    plan = le._Plan(impl="pallas", temperature=1.0, blocks=BlockSizes(**ok), interpret=True)
-    with self.assertRaisesRegex(ValueError, "fused-linear kernels only"):
-      jax.eval_shape(lambda x, y: le._from_logits(plan, x, y), jnp.zeros((4, 256)), y)
+    # From logits: any float dtype and any hidden, but the same tile rules.
+    for change, logits in (({"hidden": 16}, jnp.zeros((4, 256))), ({"tokens": 32}, None)):
+      blocks = BlockSizes(**{**ok, **change})
+      call = lambda x, blocks=blocks: token_logprobs_and_entropy(
+          x, y, impl="pallas", block_sizes=blocks)
+      if logits is not None:
+        jax.eval_shape(call, logits)
+      else:
+        with self.assertRaisesRegex(ValueError, "BlockSizes.tokens must be a multiple of 64"):
+          jax.eval_shape(call, jnp.zeros((4, 256)))
 
 
 # ----------------------------------------------------------------------------- chunked XLA
