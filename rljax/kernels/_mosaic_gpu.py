@@ -190,6 +190,48 @@ def _kernel(body, out_type, scratch, grid, interpret):
   )
 
 
+def _tile_stats(l, hit):
+  """Partial ``(m, s, t, l_y)`` rows of a masked ``[tm, tv]`` fp32 tile (as ``_pallas``);
+  ``hit`` marks each row's target column."""
+  m = jnp.maximum(jnp.max(l, axis=1), _NEG_BIG)
+  d = l - _rows(m, l.shape)
+  e = jnp.exp(d)
+  s, t = jnp.sum(e, axis=1), jnp.sum(jnp.where(e > 0, e * d, 0.0), axis=1)
+  return m, s, t, jnp.sum(jnp.where(hit, l, 0.0), axis=1)
+
+
+def _store_stats(l, cols, y_smem, out_smem, outs, j, rows):
+  """Write a masked tile's partial ``(m, s, t, l_y)`` rows to row ``j`` of the four
+  ``[V / tv, N_p]`` outputs ``outs`` (through ``out_smem``); the targets have landed."""
+  plgpu = _plgpu()
+  hit = cols == _rows(y_smem[...], l.shape)
+  for k, part in enumerate(_tile_stats(l, hit)):
+    out_smem[k] = part
+  plgpu.commit_smem()
+  for k, out in enumerate(outs):
+    plgpu.copy_smem_to_gmem(out_smem.at[k], out.at[j, rows])
+  plgpu.wait_smem_to_gmem(0)
+
+
+def _tile_dz(l, cols, y_smem, r_smem, inv_temp):
+  """``dz = (g_logp (onehot_y - p) - g_H p (l - E_p[l])) / T`` of a tile; ``r_smem`` holds
+  the rows' ``(lse, E_p[l], g_logp, g_H)``, ``y_smem`` their targets (both landed)."""
+  lse_r, mean_r, gl_r, ge_r = (_rows(r_smem[k], l.shape) for k in range(4))
+  p = jnp.exp(l - lse_r)
+  centered = jnp.where(p > 0, l - mean_r, 0.0)  # no 0 * -inf where p = 0
+  onehot = jnp.where(cols == _rows(y_smem[...], l.shape), 1.0, 0.0)
+  return (gl_r * (onehot - p) - ge_r * p * centered) * inv_temp
+
+
+def _store_tile(x, smem, dst):
+  """Write a register tile to ``dst`` in global memory through ``smem``."""
+  plgpu = _plgpu()
+  smem[...] = x.astype(smem.dtype)
+  plgpu.commit_smem()
+  plgpu.copy_smem_to_gmem(smem, dst)
+  plgpu.wait_smem_to_gmem(0)
+
+
 def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
   """Per-tile partial ``(m, s, t, l_y)``, each ``[V_w / tv, N_p]``, of ``h @ w``.
 
@@ -210,14 +252,7 @@ def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
     cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
     l = jnp.where(cols < vocab, l, -jnp.inf)  # padded columns add nothing
     plgpu.barrier_wait(bar)
-    hit = cols == _rows(y_smem[...], l.shape)
-    parts = _tile_stats(l, hit)
-    for k, part in enumerate(parts):
-      out_smem[k] = part
-    plgpu.commit_smem()
-    for k, out in enumerate((m_gmem, s_gmem, t_gmem, ly_gmem)):
-      plgpu.copy_smem_to_gmem(out_smem.at[k], out.at[j, rows])
-    plgpu.wait_smem_to_gmem(0)
+    _store_stats(l, cols, y_smem, out_smem, (m_gmem, s_gmem, t_gmem, ly_gmem), j, rows)
 
   part = jax.ShapeDtypeStruct((nj, n_p), jnp.float32)
   scratch = [plgpu.SMEM((tm,), jnp.int32), plgpu.SMEM((4, tm), jnp.float32), plgpu.Barrier()]
@@ -245,18 +280,10 @@ def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, inter
     plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bars.at[0])
     plgpu.copy_gmem_to_smem(r_gmem.at[:, rows], r_smem, bars.at[1])
     l = _logits_tile(h_gmem, w_gmem, rows, cols_sl, blocks=blocks, inv_temp=inv_temp)
-    plgpu.barrier_wait(bars.at[1])
-    lse_r, mean_r, gl_r, ge_r = (_rows(r_smem[k], l.shape) for k in range(4))
-    p = jnp.exp(l - lse_r)
-    centered = jnp.where(p > 0, l - mean_r, 0.0)
-    plgpu.barrier_wait(bars.at[0])
     cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
-    onehot = jnp.where(cols == _rows(y_smem[...], l.shape), 1.0, 0.0)
-    dz = (gl_r * (onehot - p) - ge_r * p * centered) * inv_temp
-    dz_smem[...] = dz.astype(dz_smem.dtype)
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(dz_smem, dz_gmem.at[rows, cols_sl])
-    plgpu.wait_smem_to_gmem(0)
+    plgpu.barrier_wait(bars.at[0])
+    plgpu.barrier_wait(bars.at[1])
+    _store_tile(_tile_dz(l, cols, y_smem, r_smem, inv_temp), dz_smem, dz_gmem.at[rows, cols_sl])
 
   scratch = [
       plgpu.SMEM((tm,), jnp.int32),
@@ -267,16 +294,6 @@ def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, inter
   out = jax.ShapeDtypeStruct((n_p, cols_total), w_c.dtype)
   call = _kernel(body, out, scratch, (n_p // tm, cols_total // tv), interpret)
   return call(h, w_c, y[:, 0], stats)
-
-
-def _tile_stats(l, hit):
-  """Partial ``(m, s, t, l_y)`` rows of a masked ``[tm, tv]`` fp32 tile (as ``_pallas``);
-  ``hit`` marks each row's target column."""
-  m = jnp.maximum(jnp.max(l, axis=1), _NEG_BIG)
-  d = l - _rows(m, l.shape)
-  e = jnp.exp(d)
-  s, t = jnp.sum(e, axis=1), jnp.sum(jnp.where(e > 0, e * d, 0.0), axis=1)
-  return m, s, t, jnp.sum(jnp.where(hit, l, 0.0), axis=1)
 
 
 def logits_stats_call(x, y, *, vocab, blocks, temperature, interpret):
@@ -298,14 +315,7 @@ def logits_stats_call(x, y, *, vocab, blocks, temperature, interpret):
     cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
     l = jnp.where(cols < vocab, l, -jnp.inf)
     plgpu.barrier_wait(bars.at[1])
-    hit = cols == _rows(y_smem[...], l.shape)
-    parts = _tile_stats(l, hit)
-    for k, part in enumerate(parts):
-      out_smem[k] = part
-    plgpu.commit_smem()
-    for k, out in enumerate((m_gmem, s_gmem, t_gmem, ly_gmem)):
-      plgpu.copy_smem_to_gmem(out_smem.at[k], out.at[j, rows])
-    plgpu.wait_smem_to_gmem(0)
+    _store_stats(l, cols, y_smem, out_smem, (m_gmem, s_gmem, t_gmem, ly_gmem), j, rows)
 
   part = jax.ShapeDtypeStruct((nj, n_p), jnp.float32)
   scratch = [
@@ -340,17 +350,9 @@ def dlogits_call(x, y, lse, mean_l, g_logp, g_ent, *, vocab, blocks, temperature
     l = x_smem[...].astype(jnp.float32) * inv_temp
     cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
     l = jnp.where(cols < vocab, l, -jnp.inf)
-    plgpu.barrier_wait(bars.at[2])
-    lse_r, mean_r, gl_r, ge_r = (_rows(r_smem[k], l.shape) for k in range(4))
-    p = jnp.exp(l - lse_r)
-    centered = jnp.where(p > 0, l - mean_r, 0.0)
     plgpu.barrier_wait(bars.at[1])
-    onehot = jnp.where(cols == _rows(y_smem[...], l.shape), 1.0, 0.0)
-    dz = (gl_r * (onehot - p) - ge_r * p * centered) * inv_temp
-    dx_smem[...] = dz.astype(dx_smem.dtype)
-    plgpu.commit_smem()
-    plgpu.copy_smem_to_gmem(dx_smem, dx_gmem.at[rows, cols_sl])
-    plgpu.wait_smem_to_gmem(0)
+    plgpu.barrier_wait(bars.at[2])
+    _store_tile(_tile_dz(l, cols, y_smem, r_smem, inv_temp), dx_smem, dx_gmem.at[rows, cols_sl])
 
   scratch = [
       plgpu.SMEM((tm, tv), x.dtype, transforms=_smem_transforms(tv, x.dtype)),
