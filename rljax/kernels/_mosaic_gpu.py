@@ -110,6 +110,19 @@ def check(blocks, dtype, *, fused: bool = True) -> None:
     )
 
 
+def check_device(device=None) -> None:
+  """A ``ValueError`` unless ``device`` (default: the first) is a Hopper GPU: the fused-linear
+  kernels issue wgmma, which sm_80 (Ampere) lacks and sm_100 (Blackwell) replaced."""
+  device = device or jax.devices()[0]
+  capability = getattr(device, "compute_capability", None)
+  if capability is None or not str(capability).startswith("9."):
+    raise ValueError(
+        "BlockSizes(gpu_lowering='mosaic_gpu') fused-linear kernels need a Hopper GPU (sm_90, "
+        f"wgmma), got {device.device_kind!r} (compute capability {capability}); use "
+        "gpu_lowering='triton'"
+    )
+
+
 def _plgpu():
   from jax.experimental.pallas import mosaic_gpu as plgpu
 

@@ -15,6 +15,7 @@ from jax.test_util import check_grads
 
 from rljax.kernels import (
   BlockSizes,
+  _mosaic_gpu,
   _pallas,
   default_block_sizes,
   fused_linear_logprobs_and_entropy,
@@ -336,8 +337,6 @@ class MosaicGpuTest(parameterized.TestCase):
       self.skipTest("interpreter only")
     from jax._src.pallas.mosaic_gpu.interpret import interpret_pallas_call as gpu_interpret
 
-    from rljax.kernels import _mosaic_gpu
-
     blocks = BlockSizes(tokens=64, vocab=128, hidden=64, gpu_lowering="mosaic_gpu")
     hidden, weight, targets, _, _ = _inputs((128,), 192, 256, jnp.bfloat16, seed=6)
     y = targets[:, None].astype(jnp.int32)
@@ -384,6 +383,10 @@ class MosaicGpuTest(parameterized.TestCase):
         )
     with self.assertRaisesRegex(ValueError, "BlockSizes.gpu_lowering must be one of"):
       BlockSizes(gpu_lowering="cuda")
+    ampere = type("Device", (), {"device_kind": "NVIDIA A100-SXM4-80GB",
+                                 "compute_capability": "8.0"})()
+    with self.assertRaisesRegex(ValueError, r"need a Hopper GPU .* \(compute capability 8.0\)"):
+      _mosaic_gpu.check_device(ampere)
     # From logits: any float dtype and any hidden, but the same tile rules.
     for change, logits in (({"hidden": 16}, jnp.zeros((4, 256))), ({"tokens": 32}, None)):
       blocks = BlockSizes(**{**ok, **change})
