@@ -110,16 +110,22 @@ def check(blocks, dtype, *, fused: bool = True) -> None:
     )
 
 
-def check_device(device=None) -> None:
-  """A ``ValueError`` unless ``device`` (default: the first) is a Hopper GPU: the fused-linear
-  kernels issue wgmma, which sm_80 (Ampere) lacks and sm_100 (Blackwell) replaced."""
+def check_device(device=None, *, fused: bool = True) -> None:
+  """A ``ValueError`` unless ``device`` (default: the first) can run these kernels: Mosaic GPU
+  needs TMA (sm_90 and later, not sm_80 Ampere), and the fused-linear kernels issue wgmma,
+  which is Hopper's alone (sm_100 Blackwell replaced it)."""
   device = device or jax.devices()[0]
   capability = getattr(device, "compute_capability", None)
-  if capability is None or not str(capability).startswith("9."):
+  try:
+    major = int(str(capability).split(".")[0])
+  except ValueError:
+    major = None
+  if major is None or major < 9 or (fused and major != 9):
+    need = "a Hopper GPU (sm_90, wgmma)" if fused else "an sm_90 or later GPU (TMA)"
+    what = "fused-linear" if fused else "from-logits"
     raise ValueError(
-        "BlockSizes(gpu_lowering='mosaic_gpu') fused-linear kernels need a Hopper GPU (sm_90, "
-        f"wgmma), got {device.device_kind!r} (compute capability {capability}); use "
-        "gpu_lowering='triton'"
+        f"BlockSizes(gpu_lowering='mosaic_gpu') {what} kernels need {need}, got "
+        f"{device.device_kind!r} (compute capability {capability}); use gpu_lowering='triton'"
     )
 
 

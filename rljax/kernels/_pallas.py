@@ -91,8 +91,8 @@ def uses_mosaic_gpu(blocks, platform: str) -> bool:
 def _check_blocks(blocks, platform, dtype, fused=True):
   if uses_mosaic_gpu(blocks, platform):
     _mosaic_gpu.check(blocks, dtype, fused=fused)
-    if fused and platform == "gpu" and jax.default_backend() in ("gpu", "cuda"):
-      _mosaic_gpu.check_device()  # not when exporting for cuda from another backend
+    if platform == "gpu" and jax.default_backend() in ("gpu", "cuda"):
+      _mosaic_gpu.check_device(fused=fused)  # not when exporting for cuda from elsewhere
     return
   if platform == "gpu":
     for name in ("tokens", "vocab", "hidden"):

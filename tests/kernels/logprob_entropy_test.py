@@ -387,6 +387,12 @@ class MosaicGpuTest(parameterized.TestCase):
                                  "compute_capability": "8.0"})()
     with self.assertRaisesRegex(ValueError, r"need a Hopper GPU .* \(compute capability 8.0\)"):
       _mosaic_gpu.check_device(ampere)
+    with self.assertRaisesRegex(ValueError, "from-logits kernels need an sm_90 or later GPU"):
+      _mosaic_gpu.check_device(ampere, fused=False)
+    blackwell = type("Device", (), {"device_kind": "NVIDIA B200", "compute_capability": "10.0"})()
+    _mosaic_gpu.check_device(blackwell, fused=False)  # TMA, no wgmma needed
+    with self.assertRaisesRegex(ValueError, "need a Hopper GPU"):
+      _mosaic_gpu.check_device(blackwell)
     # From logits: any float dtype and any hidden, but the same tile rules.
     for change, logits in (({"hidden": 16}, jnp.zeros((4, 256))), ({"tokens": 32}, None)):
       blocks = BlockSizes(**{**ok, **change})
