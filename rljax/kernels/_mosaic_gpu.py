@@ -42,6 +42,12 @@ from jax.experimental import pallas as pl
 
 _NEG_BIG = float(jnp.finfo(jnp.float32).min)
 _DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+_MIN_JAX = (0, 10)  # written and tested against jax 0.10.2
+
+
+def _jax_version() -> tuple[int, int]:
+  major, minor = jax.__version__.split(".")[:2]
+  return int(major), int(minor)
 _MAX_VOCAB_TILE = 256  # wgmma N and the registers of a [64, vocab] fp32 accumulator
 # Shared-memory slots of the hidden-chunk pipeline: up to 3 (3 x (64 x 64 + 64 x 256) bf16 =
 # 120 KiB at the default tiles), fewer where the tiles are wider, at least 2 when the hidden
@@ -70,6 +76,12 @@ def check(blocks, dtype, *, fused: bool = True) -> None:
   ``fused``: the fused-linear kernels (wgmma: bf16/fp16, ``hidden``, the pipeline's shared
   memory); otherwise the from-logits kernels (any float dtype, ``hidden`` unused).
   """
+  if _jax_version() < _MIN_JAX:
+    raise ValueError(
+        f"BlockSizes(gpu_lowering='mosaic_gpu') needs jax >= {'.'.join(map(str, _MIN_JAX))} "
+        f"(plgpu.kernel's out_type / scratch_types, Mosaic GPU's interpreter), got "
+        f"{jax.__version__}; use gpu_lowering='triton'"
+    )
   if fused and jnp.dtype(dtype) not in _DTYPES:
     raise ValueError(
         "BlockSizes(gpu_lowering='mosaic_gpu') needs bfloat16 or float16 hidden and weight "

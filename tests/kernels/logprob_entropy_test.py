@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from unittest import mock
 
 import chex
 import hypothesis
@@ -383,6 +384,9 @@ class MosaicGpuTest(parameterized.TestCase):
         )
     with self.assertRaisesRegex(ValueError, "BlockSizes.gpu_lowering must be one of"):
       BlockSizes(gpu_lowering="cuda")
+    with mock.patch.object(_mosaic_gpu, "_jax_version", return_value=(0, 9)):
+      with self.assertRaisesRegex(ValueError, "needs jax >= 0.10"):
+        _mosaic_gpu.check(BlockSizes(**ok), jnp.bfloat16)
     ampere = type("Device", (), {"device_kind": "NVIDIA A100-SXM4-80GB",
                                  "compute_capability": "8.0"})()
     with self.assertRaisesRegex(ValueError, r"need a Hopper GPU .* \(compute capability 8.0\)"):
