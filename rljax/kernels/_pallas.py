@@ -84,7 +84,7 @@ def _pad2(x, rows, cols):
 
 
 def uses_mosaic_gpu(blocks, platform: str) -> bool:
-  """Whether the fused-linear kernels run on Mosaic GPU (compiled on GPU, interpreted on CPU)."""
+  """Whether the Pallas kernels run on Mosaic GPU (compiled on GPU, interpreted on CPU)."""
   return blocks.gpu_lowering == "mosaic_gpu" and platform in ("gpu", "cpu")
 
 
