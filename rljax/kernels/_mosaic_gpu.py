@@ -142,6 +142,9 @@ def check_device(device=None, *, fused: bool = True) -> None:
 
 
 def _plgpu():
+  """``jax.experimental.pallas.mosaic_gpu``, imported on first use: it loads the Mosaic GPU
+  MLIR bindings (0.2 s here), which ``import rljax`` should not pay for (as ``_pallas`` does
+  with Triton)."""
   from jax.experimental.pallas import mosaic_gpu as plgpu
 
   return plgpu
