@@ -37,7 +37,7 @@ jaxlib.__version__, 'flax', flax.__version__, jax.devices())"
       tests/kernels/logprob_entropy_test.py -k "MosaicGpuTest"
     echo "(exit $?)"
     (cd benchmarks && timeout 200 "$PY" logprob_entropy_sweep.py --runs 3 --warmup 1 \
-      mosaic:64,256,64 mosaic:64,128,64 mosaic:128,128,64 mosaic:64,256,128 \
+      mosaic:64,256,64 mosaic:128,256,64 mosaic:64,128,64 mosaic:128,128,64 mosaic:64,256,128 \
       pallas:64,256,64) | tee "$OUT/sweep_mosaic_bf16_8192.md"
     echo "(exit ${PIPESTATUS[0]})"
     bench 150 --n 8192 --dtype bfloat16 --runs 10 --warmup 3 --impls naive,pallas,pallas-mosaic \

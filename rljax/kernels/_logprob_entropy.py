@@ -94,8 +94,9 @@ class BlockSizes:
   ``xla`` uses ``tokens`` x ``vocab`` logit tiles (the hidden axis is not tiled). ``pallas``
   also tiles the hidden axis by ``hidden``; on GPU (Triton) all three must be powers of two
   (>= 16), on TPU ``tokens`` a multiple of 8 and ``vocab``/``hidden`` multiples of 128, on
-  Mosaic GPU (``gpu_lowering="mosaic_gpu"``) ``tokens``/``hidden`` multiples of 64 and
-  ``vocab`` a multiple of 64 up to 256 (``tokens * vocab <= 16384``).
+  Mosaic GPU (``gpu_lowering="mosaic_gpu"``) ``vocab`` a multiple of 64 up to 256, fused
+  ``tokens`` 64 or 128 (two compute warpgroups) and ``hidden`` a multiple of 64, from logits
+  ``tokens`` a multiple of 64 with ``tokens * vocab <= 16384``.
   Memory of the chunked paths is O(N D + D V + tokens * vocab).
   """
 
@@ -121,9 +122,8 @@ class BlockSizes:
   fwd_slab_vocab: int | None = None
   # pallas on GPU: "triton" (Pallas's Triton backend, the benchmarked default) or "mosaic_gpu"
   # (rljax.kernels._mosaic_gpu: wgmma kernels for Hopper on the fused-linear path, bf16/fp16
-  # only; TMA-tiled ones from logits; tokens a multiple of 64, vocab a multiple of 64 up to 256,
-  # hidden a multiple of 64). In CPU interpret mode "mosaic_gpu" runs those kernels in Mosaic
-  # GPU's interpreter; TPU ignores it.
+  # only; TMA-tiled ones from logits; the tile rules are in the docstring above). In CPU
+  # interpret mode "mosaic_gpu" runs those kernels in Mosaic GPU's interpreter; TPU ignores it.
   gpu_lowering: str = "triton"
 
   def __post_init__(self):

@@ -1,11 +1,11 @@
-"""Mosaic GPU Pallas kernels for the fused-linear log-prob + entropy (``gpu_lowering``).
+"""Mosaic GPU Pallas kernels for the fused log-prob + entropy (``BlockSizes.gpu_lowering``).
 
 Mosaic GPU is the GPU lowering that jax 0.10 uses for a plain ``pl.pallas_call`` (Pallas's
 Triton backend is deprecated from jax 0.11). Its kernels are written against the hardware:
-``plgpu.kernel`` launches one warpgroup (128 threads) per block, ``plgpu.emit_pipeline`` streams
-the hidden axis through shared memory with TMA copies, and ``plgpu.wgmma`` (Hopper tensor
-cores) accumulates a ``[tokens, vocab]`` fp32 logit tile in registers. Layouts are inferred
-(``LoweringSemantics.Warpgroup``), so the tile math is plain jnp.
+``plgpu.kernel`` launches warpgroups (128 threads each) per block, ``plgpu.emit_pipeline``
+streams the hidden axis through shared memory with TMA copies, and ``plgpu.wgmma`` (Hopper
+tensor cores) accumulates a ``[64, vocab]`` fp32 logit tile per warpgroup in registers.
+Layouts are inferred (``LoweringSemantics.Warpgroup``), so the tile math is plain jnp.
 
 Four kernels, each on a fully parallel grid ``(N / tokens, V / vocab)`` of logit tiles
 ``l = h W / T`` (or ``logits / T``), the same split as the Triton path in
@@ -20,17 +20,24 @@ Four kernels, each on a fully parallel grid ``(N / tokens, V / vocab)`` of logit
 * :func:`logits_stats_call` and :func:`dlogits_call`: the same statistics and ``d logits``
   from materialised ``[N, V]`` logits (any float dtype), one TMA-loaded tile per block.
 
-Per-row operands (targets, ``lse``, ``E_p[l]``, cotangents) reach shared memory by one TMA
-copy per block. On CPU the same kernels run in Mosaic GPU's interpret mode
-(``InterpretGPUParams``: simulated shared memory, barriers and TMA), which is what the tests
-check against the reference; ``jax.export`` for ``cuda`` checks that they lower for Hopper
-(layout inference and the Mosaic GPU dialect lowering run in that step).
+The two fused kernels take 64-row blocks (one warpgroup issues the copies and the wgmma) or
+128-row blocks (:func:`_fused_tiles`): two compute warpgroups of 64 rows share each ``W``
+chunk, which halves its traffic per row, while a third warpgroup only issues the TMA copies
+(``emit_pipeline_warp_specialized``, the layout of Hopper matmuls).
 
-Constraints (:func:`check`): ``tokens`` a multiple of 64 (the rows of one warpgroup's wgmma),
-``vocab`` a multiple of 64 up to 256 (the wgmma width) with ``tokens * vocab <= 16384`` (the
-fp32 tile of 64 x 256 is 128 registers a thread); for the fused-linear kernels also bf16 or
-fp16 inputs (wgmma operands), ``hidden`` a multiple of 64 (one 128-byte swizzle of bf16) and a
-two-slot pipeline within an H100/H200 block's shared memory.
+Per-row operands (targets, ``lse``, ``E_p[l]``, cotangents) reach shared memory by one TMA
+copy per warpgroup. On CPU the same kernels run in Mosaic GPU's interpret mode
+(``InterpretGPUParams``: simulated shared memory, warpgroups, barriers and TMA), which is what
+the tests check against the reference; ``jax.export`` for ``cuda`` checks that they lower for
+Hopper (layout inference, the Mosaic GPU dialect lowering and the shared-memory budget run in
+that step).
+
+Constraints (:func:`check`): ``vocab`` a multiple of 64 up to 256 (the wgmma width; a 64 x 256
+fp32 tile is 128 registers a thread). Fused kernels: ``tokens`` 64 or 128, bf16 or fp16
+inputs (wgmma operands), ``hidden`` a multiple of 64 (one 128-byte swizzle of bf16), a
+two-slot pipeline within an H100/H200 block's shared memory, and a Hopper GPU
+(:func:`check_device`). From logits: ``tokens`` a multiple of 64 with ``tokens * vocab <=
+16384``.
 """
 
 from __future__ import annotations
@@ -87,6 +94,11 @@ def check(blocks, dtype, *, fused: bool = True) -> None:
         "BlockSizes(gpu_lowering='mosaic_gpu') needs bfloat16 or float16 hidden and weight "
         f"(wgmma operands), got {jnp.dtype(dtype)}; use gpu_lowering='triton' for float32"
     )
+  if fused and blocks.tokens not in (64, 128):
+    raise ValueError(
+        "BlockSizes.tokens must be 64 (one warpgroup) or 128 (two, beside a memory "
+        f"warpgroup) for the Mosaic GPU fused kernels, got {blocks.tokens}"
+    )
   if blocks.tokens % 64:
     raise ValueError(
         f"BlockSizes.tokens must be a multiple of 64 for Mosaic GPU, got {blocks.tokens}"
@@ -96,12 +108,13 @@ def check(blocks, dtype, *, fused: bool = True) -> None:
         "BlockSizes.vocab must be a multiple of 64 and at most 256 for Mosaic GPU, got "
         f"{blocks.vocab}"
     )
-  if blocks.tokens * blocks.vocab > 64 * _MAX_VOCAB_TILE:
-    raise ValueError(
-        "BlockSizes.tokens * BlockSizes.vocab must be at most 16384 for Mosaic GPU (one "
-        f"warpgroup's fp32 accumulator in registers), got {blocks.tokens} x {blocks.vocab}"
-    )
-  if not fused:
+  if not fused:  # (the fused kernels give each compute warpgroup a [64, vocab] accumulator)
+    if blocks.tokens * blocks.vocab > 64 * _MAX_VOCAB_TILE:
+      raise ValueError(
+          "BlockSizes.tokens * BlockSizes.vocab must be at most 16384 for the Mosaic GPU "
+          "from-logits kernels (one warpgroup's fp32 tile in registers), got "
+          f"{blocks.tokens} x {blocks.vocab}"
+      )
     return
   if blocks.hidden % 64:
     raise ValueError(
@@ -173,35 +186,79 @@ def _smem_transforms(cols: int, dtype):
   return (plgpu.TilingTransform((8, swizzle // itemsize)), plgpu.SwizzleTransform(swizzle))
 
 
-def _logits_tile(h_gmem, w_gmem, rows, cols, *, blocks, inv_temp):
-  """``[tm, tv]`` fp32 logits ``h[rows] @ w[:, cols] / T``: wgmma over pipelined hidden chunks."""
+def _compute_wgs(blocks) -> int:
+  """Compute warpgroups of a fused-kernel block: ``tokens / 64`` (1, or 2 beside a memory
+  warpgroup that streams the pipeline: the warp-specialized layout of Hopper matmuls)."""
+  return blocks.tokens // 64
+
+
+def _hidden_pipeline_specs(blocks, dtype, in_flight):
   plgpu = _plgpu()
   tm, tv, bd = blocks.tokens, blocks.vocab, blocks.hidden
+  return [
+      plgpu.BlockSpec((tm, bd), lambda k: (0, k), delay_release=in_flight,
+                      transforms=_smem_transforms(bd, dtype)),
+      plgpu.BlockSpec((bd, tv), lambda k: (k, 0), delay_release=in_flight,
+                      transforms=_smem_transforms(tv, dtype)),
+  ]
+
+
+def _fused_tiles(h_gmem, w_gmem, i, j, *, blocks, inv_temp, prologue, epilogue):
+  """The logit tiles ``l = h[rows] W[:, cols] / T`` of block ``(i, j)``, by wgmma over the
+  hidden chunks, which ``emit_pipeline`` streams through shared memory by TMA.
+
+  Per compute warpgroup ``wg`` (its 64 rows ``rows``): ``prologue(rows, wg)`` first (to issue
+  TMA copies of per-row operands), then ``epilogue(l [64, tv] fp32, rows, wg)``. With
+  ``tokens = 128`` two compute warpgroups share each ``W`` chunk and a third, the memory
+  warpgroup, only issues the copies (``emit_pipeline_warp_specialized``).
+  """
+  plgpu = _plgpu()
+  tv, bd = blocks.vocab, blocks.hidden
   nd = h_gmem.shape[1] // bd
   # Keep one wgmma in flight (wait for all but the last) while later chunks land; its
   # operands' slot is then released a step late (delay_release), which needs >= 2 slots.
   in_flight = 1 if nd > 1 else 0
   slots = _pipeline_slots(blocks, jnp.dtype(h_gmem.dtype).itemsize, nd)
+  specs = _hidden_pipeline_specs(blocks, h_gmem.dtype, in_flight)
+  block = (h_gmem.at[pl.ds(i * blocks.tokens, blocks.tokens), :], w_gmem.at[:, pl.ds(j * tv, tv)])
+  acc = plgpu.ACC((64, tv), jnp.float32)
 
-  def matmul(acc_ref):
-    def step(_, h_smem, w_smem):
-      plgpu.wgmma(acc_ref, h_smem, w_smem)
-      plgpu.wgmma_wait(in_flight)
+  if _compute_wgs(blocks) == 1:
+    rows = pl.ds(i * 64, 64)
+    prologue(rows, 0)
 
-    plgpu.emit_pipeline(
-        step,
-        grid=(nd,),
-        in_specs=[
-            plgpu.BlockSpec((tm, bd), lambda k: (0, k), delay_release=in_flight,
-                            transforms=_smem_transforms(bd, h_gmem.dtype)),
-            plgpu.BlockSpec((bd, tv), lambda k: (k, 0), delay_release=in_flight,
-                            transforms=_smem_transforms(tv, w_gmem.dtype)),
-        ],
-        max_concurrent_steps=slots,
-    )(h_gmem.at[rows, :], w_gmem.at[:, cols])
-    return acc_ref[...]
+    def matmul(acc_ref):
+      def step(_, h_smem, w_smem):
+        plgpu.wgmma(acc_ref, h_smem, w_smem)
+        plgpu.wgmma_wait(in_flight)
 
-  return pl.run_scoped(matmul, plgpu.ACC((tm, tv), jnp.float32)) * inv_temp
+      plgpu.emit_pipeline(step, grid=(nd,), in_specs=specs, max_concurrent_steps=slots)(*block)
+      return acc_ref[...]
+
+    epilogue(pl.run_scoped(matmul, acc) * inv_temp, rows, 0)
+    return
+
+  def step(_, h_smem, w_smem, acc_ref):
+    wg = lax.axis_index("wg")
+    plgpu.wgmma(acc_ref, h_smem.at[pl.ds(wg * 64, 64)], w_smem)
+    plgpu.wgmma_wait(in_flight)
+    return acc_ref
+
+  def compute(pipeline):  # runs on each compute warpgroup
+    wg = lax.axis_index("wg")
+    rows = pl.ds(i * blocks.tokens + wg * 64, 64)
+    prologue(rows, wg)
+
+    def scope(acc_ref):
+      pipeline(acc_ref)
+      epilogue(acc_ref[...] * inv_temp, rows, wg)
+
+    pl.run_scoped(scope, acc)
+
+  plgpu.emit_pipeline_warp_specialized(
+      step, grid=(nd,), in_specs=specs, max_concurrent_steps=max(slots, in_flight + 1),
+      memory_registers=40, wg_axis="wg", num_compute_wgs=2, compute_context=compute,
+  )(*block)
 
 
 def _rows(x, shape):
@@ -209,14 +266,16 @@ def _rows(x, shape):
   return lax.broadcast_in_dim(x, shape, (0,))
 
 
-def _kernel(body, out_type, scratch, grid, interpret):
+def _kernel(body, out_type, scratch, grid, interpret, compute_wgs=1):
   plgpu = _plgpu()
+  threads = {} if compute_wgs == 1 else {"num_threads": compute_wgs + 1, "thread_name": "wg"}
   return plgpu.kernel(
       body,
       out_type=out_type,
       grid=grid,
       grid_names=("tokens", "vocab"),
       scratch_types=scratch,
+      **threads,
       compiler_params=plgpu.CompilerParams(
           lowering_semantics=plgpu.LoweringSemantics.Warpgroup
       ),
@@ -273,24 +332,30 @@ def stats_call(h, w, y, *, vocab, blocks, temperature, interpret):
   targets (local to ``w``'s columns); only the first ``vocab`` columns are real.
   """
   plgpu = _plgpu()
-  tm, tv = blocks.tokens, blocks.vocab
+  tv, nw = blocks.vocab, _compute_wgs(blocks)
   n_p = h.shape[0]
   nj = w.shape[1] // tv
-  inv_temp = 1.0 / temperature
+  outs_shape = [jax.ShapeDtypeStruct((nj, n_p), jnp.float32)] * 4
 
-  def body(h_gmem, w_gmem, y_gmem, m_gmem, s_gmem, t_gmem, ly_gmem, y_smem, out_smem, bar):
-    i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
-    rows = pl.ds(i * tm, tm)
-    plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bar)  # lands during the matmul
-    l = _logits_tile(h_gmem, w_gmem, rows, pl.ds(j * tv, tv), blocks=blocks, inv_temp=inv_temp)
-    cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
-    l = jnp.where(cols < vocab, l, -jnp.inf)  # padded columns add nothing
-    plgpu.barrier_wait(bar)
-    _store_stats(l, cols, y_smem, out_smem, (m_gmem, s_gmem, t_gmem, ly_gmem), j, rows)
+  def body(h_gmem, w_gmem, y_gmem, m_gmem, s_gmem, t_gmem, ly_gmem, y_smem, out_smem, bars):
+    j = lax.axis_index("vocab")
 
-  part = jax.ShapeDtypeStruct((nj, n_p), jnp.float32)
-  scratch = [plgpu.SMEM((tm,), jnp.int32), plgpu.SMEM((4, tm), jnp.float32), plgpu.Barrier()]
-  call = _kernel(body, [part] * 4, scratch, (n_p // tm, nj), interpret)
+    def prologue(rows, wg):  # the targets land during the matmul
+      plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem.at[wg], bars.at[wg])
+
+    def epilogue(l, rows, wg):
+      cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+      l = jnp.where(cols < vocab, l, -jnp.inf)  # padded columns add nothing
+      plgpu.barrier_wait(bars.at[wg])
+      _store_stats(l, cols, y_smem.at[wg], out_smem.at[wg], (m_gmem, s_gmem, t_gmem, ly_gmem),
+                   j, rows)
+
+    _fused_tiles(h_gmem, w_gmem, lax.axis_index("tokens"), j, blocks=blocks,
+                 inv_temp=1.0 / temperature, prologue=prologue, epilogue=epilogue)
+
+  scratch = [plgpu.SMEM((nw, 64), jnp.int32), plgpu.SMEM((nw, 4, 64), jnp.float32),
+             plgpu.Barrier(num_barriers=nw)]
+  call = _kernel(body, outs_shape, scratch, (n_p // blocks.tokens, nj), interpret, nw)
   return tuple(call(h, w, y[:, 0]))
 
 
@@ -302,31 +367,37 @@ def dz_call(h, w_c, y, lse, mean_l, g_logp, g_ent, *, blocks, temperature, inter
   sliced off ``dW`` (as in the Triton slab kernel).
   """
   plgpu = _plgpu()
-  tm, tv = blocks.tokens, blocks.vocab
+  tv, nw = blocks.vocab, _compute_wgs(blocks)
   n_p = h.shape[0]
   cols_total = w_c.shape[1]
   inv_temp = 1.0 / temperature
   stats = jnp.concatenate([lse, mean_l, g_logp, g_ent], axis=1).T  # [4, N_p] fp32
 
   def body(h_gmem, w_gmem, y_gmem, r_gmem, dz_gmem, y_smem, r_smem, dz_smem, bars):
-    i, j = lax.axis_index("tokens"), lax.axis_index("vocab")
-    rows, cols_sl = pl.ds(i * tm, tm), pl.ds(j * tv, tv)
-    plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem, bars.at[0])
-    plgpu.copy_gmem_to_smem(r_gmem.at[:, rows], r_smem, bars.at[1])
-    l = _logits_tile(h_gmem, w_gmem, rows, cols_sl, blocks=blocks, inv_temp=inv_temp)
-    cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
-    plgpu.barrier_wait(bars.at[0])
-    plgpu.barrier_wait(bars.at[1])
-    _store_tile(_tile_dz(l, cols, y_smem, r_smem, inv_temp), dz_smem, dz_gmem.at[rows, cols_sl])
+    j = lax.axis_index("vocab")
+
+    def prologue(rows, wg):
+      plgpu.copy_gmem_to_smem(y_gmem.at[rows], y_smem.at[wg], bars.at[2 * wg])
+      plgpu.copy_gmem_to_smem(r_gmem.at[:, rows], r_smem.at[wg], bars.at[2 * wg + 1])
+
+    def epilogue(l, rows, wg):
+      cols = j * tv + lax.broadcasted_iota(jnp.int32, l.shape, 1)
+      plgpu.barrier_wait(bars.at[2 * wg])
+      plgpu.barrier_wait(bars.at[2 * wg + 1])
+      dz = _tile_dz(l, cols, y_smem.at[wg], r_smem.at[wg], inv_temp)
+      _store_tile(dz, dz_smem.at[wg], dz_gmem.at[rows, pl.ds(j * tv, tv)])
+
+    _fused_tiles(h_gmem, w_gmem, lax.axis_index("tokens"), j, blocks=blocks, inv_temp=inv_temp,
+                 prologue=prologue, epilogue=epilogue)
 
   scratch = [
-      plgpu.SMEM((tm,), jnp.int32),
-      plgpu.SMEM((4, tm), jnp.float32),
-      plgpu.SMEM((tm, tv), w_c.dtype, transforms=_smem_transforms(tv, w_c.dtype)),
-      plgpu.Barrier(num_barriers=2),
+      plgpu.SMEM((nw, 64), jnp.int32),
+      plgpu.SMEM((nw, 4, 64), jnp.float32),
+      plgpu.SMEM((nw, 64, tv), w_c.dtype, transforms=_smem_transforms(tv, w_c.dtype)),
+      plgpu.Barrier(num_barriers=2 * nw),
   ]
   out = jax.ShapeDtypeStruct((n_p, cols_total), w_c.dtype)
-  call = _kernel(body, out, scratch, (n_p // tm, cols_total // tv), interpret)
+  call = _kernel(body, out, scratch, (n_p // blocks.tokens, cols_total // tv), interpret, nw)
   return call(h, w_c, y[:, 0], stats)
 
 

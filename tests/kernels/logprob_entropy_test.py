@@ -278,13 +278,17 @@ class MosaicGpuTest(parameterized.TestCase):
       # N = 74 (2 row blocks of 64, 54 padded rows), D = 96 (2 hidden chunks, 32 padded),
       # V = 600: the forward in 3 slabs of 256 columns (two in the fori_loop, the 88-column
       # last one peeled) and the backward's d logits in 3 slabs of 256.
-      ("slabs_bf16", (2, 37), 96, 600, jnp.bfloat16, 0.7, 256, 256, 128),
+      ("slabs_bf16", (2, 37), 96, 600, jnp.bfloat16, 0.7, 256, 256, 64, 128),
       # One forward grid and the automatic d-logits slab (one, 512 columns), 256-wide tiles.
-      ("one_grid_fp16", (70,), 64, 300, jnp.float16, 1.0, None, None, 256),
+      ("one_grid_fp16", (70,), 64, 300, jnp.float16, 1.0, None, None, 64, 256),
+      # 128-row blocks: two compute warpgroups (64 rows each) and a memory warpgroup
+      # (warp-specialized pipeline); N = 150 in 2 blocks, the second 22 rows real.
+      ("two_warpgroups_bf16", (150,), 96, 300, jnp.bfloat16, 0.8, None, 256, 128, 128),
   )
-  def test_matches_reference(self, shape, d, vocab, dtype, temperature, fwd_slab, slab, tv):
+  def test_matches_reference(self, shape, d, vocab, dtype, temperature, fwd_slab, slab, tokens,
+                             tv):
     hidden, weight, targets, a, b = _inputs(shape, d, vocab, dtype, seed=5)
-    blocks = BlockSizes(tokens=64, vocab=tv, hidden=64, gpu_lowering="mosaic_gpu",
+    blocks = BlockSizes(tokens=tokens, vocab=tv, hidden=64, gpu_lowering="mosaic_gpu",
                         fwd_slab_vocab=fwd_slab, slab_vocab=slab)
     got = _linear_value_and_grads(
         fused_linear_logprobs_and_entropy, hidden, weight, targets, a, b,
@@ -327,22 +331,24 @@ class MosaicGpuTest(parameterized.TestCase):
     exported = export.export(jax.jit(jax.grad(loss)), platforms=["cuda"])(*args)
     self.assertEqual(exported.mlir_module().count("@mosaic_gpu_v2("), 2)
 
-  def test_no_races_in_the_interpreter(self):
-    # The interpreter's happens-before race detector (vector clocks over the block's threads and
-    # the TMA engine) on each of the four kernels alone: 2 x 2 blocks, 3 pipelined hidden
-    # chunks in the fused ones. It flags a
-    # read of a TMA destination before its barrier wait in a bare kernel, but inside these
-    # kernels the pipeline's own waits can mask a missing one, and wgmma runs synchronously
-    # there: a clean run is necessary, not sufficient.
+  @parameterized.parameters(64, 128)
+  def test_no_races_in_the_interpreter(self, tokens):
+    # The interpreter's happens-before race detector (vector clocks over the block's threads,
+    # i.e. warpgroups, and the TMA engine) on each kernel alone: 2 x 2 blocks, 3 pipelined
+    # hidden chunks in the fused ones (with 128-row blocks: two compute warpgroups and the
+    # memory one). It flags a read of a TMA destination before its barrier wait in a bare
+    # kernel, but inside these kernels the pipeline's own waits can mask a missing one, and
+    # wgmma runs synchronously there: a clean run is necessary, not sufficient.
     if jax.default_backend() != "cpu":
       self.skipTest("interpreter only")
     from jax._src.pallas.mosaic_gpu.interpret import interpret_pallas_call as gpu_interpret
 
-    blocks = BlockSizes(tokens=64, vocab=128, hidden=64, gpu_lowering="mosaic_gpu")
-    hidden, weight, targets, _, _ = _inputs((128,), 192, 256, jnp.bfloat16, seed=6)
+    blocks = BlockSizes(tokens=tokens, vocab=128, hidden=64, gpu_lowering="mosaic_gpu")
+    n = 2 * tokens
+    hidden, weight, targets, _, _ = _inputs((n,), 192, 256, jnp.bfloat16, seed=6)
     y = targets[:, None].astype(jnp.int32)
-    logits = jnp.dot(hidden, weight, preferred_element_type=jnp.float32)  # [128, 256]
-    rows = [jnp.full((128, 1), 3.0), jnp.zeros((128, 1)), jnp.ones((128, 1)), jnp.ones((128, 1))]
+    logits = jnp.dot(hidden, weight, preferred_element_type=jnp.float32)  # [n, 256]
+    rows = [jnp.full((n, 1), 3.0), jnp.zeros((n, 1)), jnp.ones((n, 1)), jnp.ones((n, 1))]
     params = dataclasses.replace(_mosaic_gpu.interpret_params(), detect_races=True,
                                  num_tma_threads_per_device=2)
     calls = {
@@ -355,6 +361,8 @@ class MosaicGpuTest(parameterized.TestCase):
         "dlogits": lambda: _mosaic_gpu.dlogits_call(
             logits, y, *rows, vocab=250, blocks=blocks, temperature=1.0, interpret=True),
     }
+    if tokens == 128:  # the from-logits kernels have no warp-specialized form
+      calls = {k: v for k, v in calls.items() if k in ("stats", "dz")}
     for name, call in calls.items():
       with _mosaic_gpu.force_interpret_params(params):
         jax.block_until_ready(call())
@@ -366,10 +374,10 @@ class MosaicGpuTest(parameterized.TestCase):
     bf16 = (jnp.zeros((4, 64), jnp.bfloat16), jnp.zeros((64, 256), jnp.bfloat16))
     cases = [
         ({}, (jnp.zeros((4, 64)), jnp.zeros((64, 256))), "bfloat16 or float16"),
-        ({"tokens": 32}, bf16, "BlockSizes.tokens must be a multiple of 64"),
+        ({"tokens": 32}, bf16, "BlockSizes.tokens must be 64 .* or 128"),
+        ({"tokens": 192, "vocab": 64}, bf16, "BlockSizes.tokens must be 64 .* or 128"),
         ({"vocab": 512}, bf16, "BlockSizes.vocab must be a multiple of 64 and at most 256"),
         ({"hidden": 32}, bf16, "BlockSizes.hidden must be a multiple of 64"),
-        ({"tokens": 128, "vocab": 256}, bf16, "tokens \\* BlockSizes.vocab must be at most"),
         ({"slab_vocab": 0}, bf16, "slab_vocab=0"),
         ({"vocab": 256, "hidden": 256}, bf16, "need 365824 bytes of shared memory"),
     ]
@@ -397,16 +405,19 @@ class MosaicGpuTest(parameterized.TestCase):
     _mosaic_gpu.check_device(blackwell, fused=False)  # TMA, no wgmma needed
     with self.assertRaisesRegex(ValueError, "need a Hopper GPU"):
       _mosaic_gpu.check_device(blackwell)
-    # From logits: any float dtype and any hidden, but the same tile rules.
-    for change, logits in (({"hidden": 16}, jnp.zeros((4, 256))), ({"tokens": 32}, None)):
+    # From logits (no wgmma): any float dtype, any hidden, tokens any multiple of 64, but at
+    # most 16384 elements a tile (one warpgroup's registers).
+    jax.eval_shape(lambda x: token_logprobs_and_entropy(
+        x, y, impl="pallas", block_sizes=BlockSizes(**{**ok, "hidden": 16})), jnp.zeros((4, 256)))
+    jax.eval_shape(lambda x: token_logprobs_and_entropy(
+        x, y, impl="pallas", block_sizes=BlockSizes(**{**ok, "tokens": 192, "vocab": 64})),
+        jnp.zeros((4, 256)))
+    for change, message in (({"tokens": 32}, "BlockSizes.tokens must be a multiple of 64"),
+                            ({"tokens": 128, "vocab": 256}, "must be at most 16384")):
       blocks = BlockSizes(**{**ok, **change})
-      call = lambda x, blocks=blocks: token_logprobs_and_entropy(
-          x, y, impl="pallas", block_sizes=blocks)
-      if logits is not None:
-        jax.eval_shape(call, logits)
-      else:
-        with self.assertRaisesRegex(ValueError, "BlockSizes.tokens must be a multiple of 64"):
-          jax.eval_shape(call, jnp.zeros((4, 256)))
+      with self.assertRaisesRegex(ValueError, message):
+        jax.eval_shape(lambda x, blocks=blocks: token_logprobs_and_entropy(
+            x, y, impl="pallas", block_sizes=blocks), jnp.zeros((4, 256)))
 
 
 # ----------------------------------------------------------------------------- chunked XLA
