@@ -50,17 +50,17 @@ from jax.experimental import pallas as pl
 _NEG_BIG = float(jnp.finfo(jnp.float32).min)
 _DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 _MIN_JAX = (0, 10)  # written and tested against jax 0.10.2
-
-
-def _jax_version() -> tuple[int, int]:
-  major, minor = jax.__version__.split(".")[:2]
-  return int(major), int(minor)
 _MAX_VOCAB_TILE = 256  # wgmma N and the registers of a [64, vocab] fp32 accumulator
 # Shared-memory slots of the hidden-chunk pipeline: up to 3 (3 x (64 x 64 + 64 x 256) bf16 =
 # 120 KiB at the default tiles), fewer where the tiles are wider, at least 2 when the hidden
 # axis has several chunks (one wgmma stays in flight).
 _PIPELINE_SLOTS = 3
 _SMEM_BYTES = 232_448  # dynamic shared memory of one block on an H100 / H200 (227 KiB)
+
+
+def _jax_version() -> tuple[int, int]:
+  major, minor = jax.__version__.split(".")[:2]
+  return int(major), int(minor)
 
 
 def _slot_bytes(blocks, itemsize) -> int:
