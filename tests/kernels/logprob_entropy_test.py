@@ -273,6 +273,11 @@ class MosaicGpuTest(parameterized.TestCase):
     super().setUp()
     if jax.default_backend() == "tpu":
       self.skipTest("gpu_lowering applies to GPU and CPU interpret mode; TPU runs Mosaic TPU")
+    if jax.default_backend() == "gpu":
+      try:
+        _mosaic_gpu.check_device()
+      except ValueError as e:
+        self.skipTest(str(e))  # not a Hopper GPU
 
   @parameterized.named_parameters(
       # N = 74 (2 row blocks of 64, 54 padded rows), D = 96 (2 hidden chunks, 32 padded),
