@@ -86,7 +86,7 @@ def _child(args) -> dict:
   lib_impl = {"naive": "reference", "pallas-mosaic": "pallas"}.get(impl, impl)
   blocks = None
   if impl in ("xla", "pallas", "pallas-mosaic"):
-    base = default_block_sizes(impl.removesuffix("-mosaic"), backend, args.dtype)
+    base = default_block_sizes(lib_impl, backend, args.dtype)
     if impl == "pallas-mosaic":
       base = dataclasses.replace(base, gpu_lowering="mosaic_gpu")
     blocks = dataclasses.replace(
@@ -179,8 +179,10 @@ def main():
     if name in impls and jax.default_backend() == "cpu":
       impls.remove(name)
       print(f"{name}: skipped on CPU (interpret mode only; run on GPU/TPU)\n", file=sys.stderr)
+  from rljax.kernels import _mosaic_gpu
+
   if "pallas-mosaic" in impls and (
-      jax.default_backend() == "tpu" or args.dtype not in ("bfloat16", "float16")
+      jax.default_backend() == "tpu" or jax.numpy.dtype(args.dtype) not in _mosaic_gpu._DTYPES
   ):  # gpu_lowering is a GPU choice (the same as pallas on TPU); its kernels take bf16/fp16
     impls.remove("pallas-mosaic")
     print(f"pallas-mosaic: skipped ({jax.default_backend()}, {args.dtype})\n", file=sys.stderr)
