@@ -6,6 +6,11 @@ GPU/TPU) for
 
 * ``naive``: materialised ``[N, V]`` logits, ``log_softmax`` + entropy (what peers do),
 * ``xla``: :func:`rljax.kernels.fused_linear_logprobs_and_entropy` with ``impl="xla"``,
+* ``xla-matmuls``: the same loops with the per-tile softmax math taken out (the forward keeps a
+  row max of each logit tile, the backward's d logits is the recomputed tile minus the row's
+  lse): the four matmuls of a memory-bounded forward + backward (the forward's logits, the
+  recomputed logits, ``dz W^T``, ``h^T dz``) and the data movement around them, the time floor
+  of this design (its gradients are not the loss's),
 * ``pallas``: the same with ``impl="pallas"`` (GPU/TPU only; CPU has interpret mode only,
   far too slow at these shapes),
 * ``pallas-mosaic``: ``impl="pallas"`` with ``BlockSizes(gpu_lowering="mosaic_gpu")``, the
@@ -41,8 +46,9 @@ def _parse():
   p.add_argument("--d", type=int, default=896, help="hidden size (Qwen2.5-0.5B: 896)")
   p.add_argument("--v", type=int, default=151_936, help="vocabulary (Qwen2.5: 151,936)")
   p.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU/TPU)")
-  p.add_argument("--impls", default="naive,xla,pallas,pallas-mosaic",
-                 help="comma-separated rows (pallas-mosaic: gpu_lowering='mosaic_gpu', GPU only)")
+  p.add_argument("--impls", default="naive,xla-matmuls,xla,pallas,pallas-mosaic",
+                 help="comma-separated rows (pallas-mosaic: gpu_lowering='mosaic_gpu', GPU only; "
+                 "xla-matmuls: xla without its per-tile softmax math, a timing floor)")
   p.add_argument("--runs", type=int, default=3, help="timed runs (median reported)")
   p.add_argument("--warmup", type=int, default=1, help="untimed runs after compilation")
   p.add_argument("--block-tokens", type=int, default=None, help="BlockSizes.tokens")
@@ -83,9 +89,17 @@ def _child(args) -> dict:
   jax.block_until_ready((hidden, weight, targets))
   rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
   impl = args.child
-  lib_impl = {"naive": "reference", "pallas-mosaic": "pallas"}.get(impl, impl)
+  lib_impl = {"naive": "reference", "pallas-mosaic": "pallas", "xla-matmuls": "xla"}.get(impl, impl)
+  if impl == "xla-matmuls":  # this process only: xla's loops without the per-tile softmax math
+    from rljax.kernels import _logprob_entropy
+
+    # Forward: a row max per tile (and a tile count, so that lse stays finite); backward: the
+    # recomputed tile minus the row's lse, which keeps the forward loop alive in the gradient.
+    _logprob_entropy._tile_update = lambda stats, l: (
+        jnp.maximum(stats[0], jnp.max(l, axis=-1)), stats[1] + 1.0, stats[2])
+    _logprob_entropy._tile_dz = lambda l, lse, *rows: l - lse[:, None]
   blocks = None
-  if impl in ("xla", "pallas", "pallas-mosaic"):
+  if impl in ("xla", "xla-matmuls", "pallas", "pallas-mosaic"):
     base = default_block_sizes(lib_impl, backend, args.dtype)
     if impl == "pallas-mosaic":
       base = dataclasses.replace(base, gpu_lowering="mosaic_gpu")
