@@ -88,6 +88,7 @@ def sample_completions(
 
   from rljax import rollout
   from rljax.train import _data
+  from rljax.train._sharding import to_host
 
   if rng is None:
     rng = jax.random.key(0)
@@ -104,7 +105,7 @@ def sample_completions(
       rng=jax.random.fold_in(rng, start), temperature=temperature, top_p=top_p,
       eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, num_samples=num_samples,
     )
-    tokens, valid = jax.device_get((res.tokens, res.mask))
+    tokens, valid = to_host(res.tokens), to_host(res.mask)  # whole arrays, also on many hosts
     texts = _data.decode_completions(tokenizer, tokens, valid)
     for i in range(real):
       out.append(texts[i * num_samples : (i + 1) * num_samples])

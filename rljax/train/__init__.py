@@ -43,6 +43,8 @@ from rljax.train._sharding import (
   data_parallel_size,
   make_mesh,
   partition_spec,
+  shard_batch,
+  to_host,
   tree_shardings,
 )
 from rljax.train._steps import (
@@ -112,6 +114,8 @@ __all__ = [
   "sequence_logprobs",
   "sft_loss",
   "sft_step",
+  "shard_batch",
+  "to_host",
   "tree_shardings",
   "validate_job",
   "value_head_init",

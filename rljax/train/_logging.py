@@ -41,17 +41,26 @@ class MetricsLogger:
     total: number of steps of the phase (for the progress bar).
     phase: a prefix such as ``"sft"`` or ``"grpo"`` stored in every record.
     initial: the first step (when resuming).
+    enabled: whether this process writes or prints anything (default: only process 0, so that
+      with many hosts one file and one bar record the run; the others just return the values).
   """
 
-  def __init__(self, run_dir: str, cfg: LogConfig, *, total: int, phase: str, initial: int = 0):
+  def __init__(self, run_dir: str, cfg: LogConfig, *, total: int, phase: str, initial: int = 0,
+               enabled: bool | None = None):
     self.run_dir, self.cfg, self.phase = run_dir, cfg, phase
+    if enabled is None:
+      import jax
+
+      enabled = jax.process_index() == 0
+    self.enabled = enabled
+    self._jsonl = self._tb = self._bar = None
+    if not enabled:
+      return
     os.makedirs(run_dir, exist_ok=True)
     self._jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-    self._tb = None
     if cfg.tensorboard:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(os.path.join(run_dir, "tb"))
-    self._bar = None
     if cfg.progress:
       from tqdm.auto import tqdm
       self._bar = tqdm(total=total, initial=initial, desc=phase, dynamic_ncols=True,
@@ -60,7 +69,7 @@ class MetricsLogger:
   def log(self, step: int, metrics: dict[str, Any], *, force: bool = False) -> dict[str, float]:
     """Record ``metrics`` at ``step``; returns the float values written."""
     vals = {k: f for k, v in metrics.items() if (f := _to_float(v)) is not None}
-    if force or step % self.cfg.every == 0:
+    if self._jsonl is not None and (force or step % self.cfg.every == 0):
       rec = {"phase": self.phase, "step": int(step), "time": round(time.time(), 3)}
       rec.update({k: (v if math.isfinite(v) else None) for k, v in vals.items()})
       self._jsonl.write(json.dumps(rec) + "\n")
@@ -74,13 +83,16 @@ class MetricsLogger:
     return vals
 
   def write(self, text: str) -> None:
+    if not self.enabled:
+      return
     if self._bar is not None:
       self._bar.write(text)
     else:
       print(text, flush=True)
 
   def close(self) -> None:
-    self._jsonl.close()
+    if self._jsonl is not None:
+      self._jsonl.close()
     if self._tb is not None:
       self._tb.flush()
       self._tb.close()

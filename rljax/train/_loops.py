@@ -31,6 +31,7 @@ from rljax.train._config import (
   DPOJob,
   GRPOJob,
   Job,
+  MeshConfig,
   OptimConfig,
   PPOJob,
   SFTConfig,
@@ -41,8 +42,12 @@ from rljax.train._optim import make_optimizer
 from rljax.train._policy import TrainState, build_model, merge, split
 from rljax.train._sharding import (
   batch_shardings,
+  is_primary,
   make_mesh,
   replicated,
+  shard_batch,
+  sync_processes,
+  to_host,
   tree_shardings,
 )
 
@@ -109,12 +114,20 @@ def make_tokenizer(task):
   return tasks.CharTokenizer.from_task(task)
 
 
-def setup(job: Job) -> Env:
-  """Validate, then build the task, tokenizer, mesh and streams (writes nothing)."""
-  validate_job(job)
+def setup(job: Job, *, training: bool = True) -> Env:
+  """Validate, then build the task, tokenizer, mesh and streams (writes nothing).
+
+  ``training=False`` (a finished run loaded to evaluate or export it): only the task name is
+  checked, not the batch sizes against the mesh or the run folder, and the mesh puts this
+  machine's devices on "data", whatever mesh and device count the run was trained with.
+  """
+  if training:
+    validate_job(job)
+    # Many hosts: no process writes into run_dir before every process has checked it is empty.
+    sync_processes("rljax: job validated")
   task = _get_task(job.task.name)
   tok = make_tokenizer(task)
-  mesh = make_mesh(job.mesh)
+  mesh = make_mesh(job.mesh if training else MeshConfig())
   diff = job.task.difficulty_kwargs()
   held = task.generate(np.random.default_rng([job.task.eval_seed]), job.task.num_eval, **diff)
   return Env(job=job, task=task, tok=tok, mesh=mesh,
@@ -122,9 +135,11 @@ def setup(job: Job) -> Env:
 
 
 def _prepare_run_dir(job: Job) -> None:
-  os.makedirs(job.run_dir, exist_ok=True)
-  with open(os.path.join(job.run_dir, "config.json"), "w") as f:
-    json.dump({"job": type(job).__name__, **_jsonable(dataclasses.asdict(job))}, f, indent=1)
+  if is_primary():  # many hosts: process 0 writes the run folder's files, the others read
+    os.makedirs(job.run_dir, exist_ok=True)
+    with open(os.path.join(job.run_dir, "config.json"), "w") as f:
+      json.dump({"job": type(job).__name__, **_jsonable(dataclasses.asdict(job))}, f, indent=1)
+  sync_processes("rljax: run_dir prepared")
 
 
 def _jsonable(x):
@@ -215,6 +230,8 @@ def evaluate_policy(env: Env, params, graphdef, rest, *, seed: int) -> dict[str,
 
 
 def _record_eval(env: Env, key: str, res: dict[str, float]) -> None:
+  if not is_primary():
+    return
   path = os.path.join(env.job.run_dir, "eval.json")
   data = {}
   if os.path.exists(path):
@@ -286,7 +303,12 @@ def load_params(path: str, like):
 
 
 def _abstract_state_for(meta: dict[str, Any], like):
-  """The restore target of a checkpoint whose policy params look like ``like``."""
+  """The restore target of a checkpoint whose policy params look like ``like``.
+
+  Every leaf is replicated over all devices of this run, whatever mesh (or number of
+  processes) wrote the checkpoint: Orbax refuses a target without shardings when the
+  checkpoint's device topology differs from the current one.
+  """
   cfg = meta.get("config", {})
   phase = meta.get("phase", "sft")
   key = "sft_optim" if phase == "sft" and "sft_optim" in cfg else "optim"
@@ -298,7 +320,10 @@ def _abstract_state_for(meta: dict[str, Any], like):
     tree = {"policy": like, "value_head": _steps.value_head_init(d_model, None)}
     if not cfg.get("ppo", {}).get("shared_trunk", True):
       tree["critic"] = like
-  return jax.eval_shape(lambda p: TrainState.create(p, opt, 0), tree)
+  shapes = jax.eval_shape(lambda p: TrainState.create(p, opt, 0), tree)
+  everywhere = replicated(jax.sharding.Mesh(np.asarray(jax.devices()), ("all",)))
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=everywhere),
+                      shapes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +349,7 @@ def sft_phase(env: Env, graphdef, params, rest, cfg: SFTConfig, optim: OptimConf
                   state, batch_at(0), env.mesh)
 
   def iteration(state, s):
-    return step(state, batch_at(s))
+    return step(state, shard_batch(batch_at(s), env.mesh))
 
   state = _run_phase(env, phase, state, cfg.steps, iteration)
   return state.params
@@ -342,7 +367,7 @@ def run_sft(job: SFTJob) -> dict[str, Any]:
 
 
 def _finish(env: Env, before, after) -> dict[str, Any]:
-  if env.job.log.plot:
+  if env.job.log.plot and is_primary():
     plot_curves(env.job.run_dir)
   return {"before": before, "after": after, "run_dir": env.job.run_dir}
 
@@ -389,8 +414,7 @@ def _rollout(model, prompt, prompt_mask, *, max_new_tokens, rng, temperature, to
                          max_new_tokens=max_new_tokens, rng=rng, temperature=temperature,
                          top_k=top_k, top_p=top_p, eos_id=eos_id, pad_id=pad_id,
                          num_samples=num_samples)
-  out = jax.device_get((res.tokens, res.logprobs, res.mask))
-  return tuple(np.asarray(a)[:, :max_new_tokens] for a in out)
+  return tuple(to_host(a)[:, :max_new_tokens] for a in (res.tokens, res.logprobs, res.mask))
 
 
 @dataclasses.dataclass
@@ -535,9 +559,9 @@ def grpo_phase(env: Env, graphdef, params, rest):
     width = seq["tokens"].shape[1]
     full = {**seq, "mask": loss_mask[:, :width], "advantages": adv}
     if need_old:
-      full["old_logp"] = np.asarray(logp_fn(state.params, seq))
+      full["old_logp"] = to_host(logp_fn(state.params, seq))
     if cfg.kl_coef > 0:
-      full["ref_logp"] = np.asarray(logp_fn(ref_params, seq))
+      full["ref_logp"] = to_host(logp_fn(ref_params, seq))
     if cfg.is_correction != "none":
       full["sampler_logp"] = b.sampler_logp[:, :width]
     ms = []
@@ -546,7 +570,7 @@ def grpo_phase(env: Env, graphdef, params, rest):
       perm = np.asarray(jax.random.permutation(jax.random.fold_in(perm_key, e), cfg.rows))
       for i in range(cfg.minibatches):
         rows = perm[i * mb_rows:(i + 1) * mb_rows]
-        state, m = step(state, {k: v[rows] for k, v in full.items()})
+        state, m = step(state, shard_batch({k: v[rows] for k, v in full.items()}, env.mesh))
         ms.append(m)
     metrics = _mean_metrics(ms)
     valid = b.mask.sum(-1) > 0
@@ -618,13 +642,13 @@ def ppo_phase(env: Env, graphdef, params, rest):
     seq = _data.trim_padding({"prompt": prompt, "prompt_mask": pmask, "tokens": tokens,
                               "mask": mask}, cfg.pad_multiple)
     mask = seq["mask"]
-    old_logp, old_v = (np.asarray(a) for a in values_fn(state.params, seq))
+    old_logp, old_v = (to_host(a) for a in values_fn(state.params, seq))
     lengths = mask.sum(-1)
     tok_r = np.zeros(mask.shape, np.float32)
     tok_r[np.arange(r), np.maximum(lengths - 1, 0)] = rewards * (lengths > 0)
     kl = 0.0
     if cfg.kl_coef > 0:
-      d = (old_logp - np.asarray(ref_fn(ref_params, seq))) * mask
+      d = (old_logp - to_host(ref_fn(ref_params, seq))) * mask
       tok_r -= cfg.kl_coef * d
       kl = float(d.sum() / max(mask.sum(), 1))
     adv, ret = losses.gae(jnp.asarray(tok_r), jnp.asarray(old_v), jnp.asarray(mask),
@@ -638,7 +662,7 @@ def ppo_phase(env: Env, graphdef, params, rest):
       perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, 10_000 + e), r))
       for i in range(cfg.minibatches):
         rows = perm[i * mb:(i + 1) * mb]
-        state, m = step(state, {k: v[rows] for k, v in full.items()})
+        state, m = step(state, shard_batch({k: v[rows] for k, v in full.items()}, env.mesh))
         ms.append(m)
     metrics = _mean_metrics(ms)
     metrics.update({"reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()),
@@ -702,7 +726,8 @@ def dpo_phase(env: Env, graphdef, params, rest):
     pairs = build_preference_pairs(env, merge(graphdef, params, rest), num_pairs=cfg.num_pairs,
                                    samples_per_prompt=cfg.samples_per_prompt,
                                    temperature=cfg.temperature, seed=job.seed + 3)
-    np.savez(path, **pairs)
+    if is_primary():
+      np.savez(path, **pairs)
   m = pairs["prompt"].shape[0]
   bs = cfg.batch_size
   reps = -(-bs // m)  # tile tiny pair sets up to one batch
@@ -715,8 +740,8 @@ def dpo_phase(env: Env, graphdef, params, rest):
   padded = {k: np.concatenate([v, v[:pad]]) for k, v in pairs.items()}
   refs = [ref_fn(params, {k: v[i:i + bs] for k, v in padded.items()})
           for i in range(0, m + pad, bs)]
-  pairs["ref_chosen"] = np.concatenate([np.asarray(c) for c, _ in refs])[:m]
-  pairs["ref_rejected"] = np.concatenate([np.asarray(r) for _, r in refs])[:m]
+  pairs["ref_chosen"] = np.concatenate([to_host(c) for c, _ in refs])[:m]
+  pairs["ref_rejected"] = np.concatenate([to_host(r) for _, r in refs])[:m]
   opt = make_optimizer(job.optim)
   state = place_state(TrainState.create(params, opt, job.seed), env.mesh)
   step = jit_step(functools.partial(_steps.dpo_step, graphdef=graphdef, rest=rest, optimizer=opt,
@@ -731,7 +756,7 @@ def dpo_phase(env: Env, graphdef, params, rest):
     rows = perm[i * bs:(i + 1) * bs]
     # cfg.pad_multiple: cut the padding columns every pair of the step shares.
     batch = _data.trim_padding({k: v[rows] for k, v in pairs.items()}, cfg.pad_multiple)
-    state, metrics = step(state, batch)
+    state, metrics = step(state, shard_batch(batch, env.mesh))
     metrics = dict(jax.device_get(metrics))
     metrics["num_pairs"] = float(m)
     metrics["tokens"] = float(pairs["chosen_mask"][rows].sum() + pairs["rejected_mask"][rows].sum())
@@ -779,7 +804,7 @@ def load_run(run_dir: str) -> tuple[Job, Env, Any, Any, Any]:
     d = json.load(f)
   job = _from_dict(_JOB_TYPES[d.pop("job")], d)
   job = dataclasses.replace(job, run_dir=run_dir, resume=True)
-  env = setup(job)
+  env = setup(job, training=False)
   graphdef, params, rest = init_policy(env)
   params = load_params(run_dir, params)
   return job, env, graphdef, params, rest

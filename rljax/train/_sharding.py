@@ -10,6 +10,13 @@ Parameters are placed by a small rules table keyed on their path and shape:
 * anything that does not divide evenly stays replicated on that axis.
 
 Batches are split on their leading (row) dimension over ("data", "fsdp").
+
+Many hosts (multi-controller JAX, after ``jax.distributed.initialize()``): every process
+runs the same program on the same host data (the data streams and PRNG keys are functions
+of the seed and the step), so a host batch becomes a global array by each process placing
+its own devices' rows (:func:`shard_batch`); arrays are read back on the host with
+:func:`to_host`, and only the primary process (index 0) writes files
+(:func:`is_primary`, :func:`sync_processes`).
 """
 
 from __future__ import annotations
@@ -94,6 +101,46 @@ def batch_shardings(batch, mesh: Mesh):
     nd = np.ndim(x)
     return batch_sharding(mesh, nd) if nd else NamedSharding(mesh, PartitionSpec())
   return jax.tree.map(leaf, batch)
+
+
+def shard_batch(batch, mesh: Mesh):
+  """A host batch pytree as global ``jax.Array`` leaves placed by :func:`batch_shardings`.
+
+  Each process fills its addressable devices' shards from its own copy of ``batch``, which
+  must be the same on every process. With one process this equals
+  ``jax.device_put(batch, batch_shardings(batch, mesh))``; with several it is what a jitted
+  step needs, since ``jit`` refuses host (numpy) inputs with a non-replicated sharding there.
+  """
+  def leaf(x, sh):
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sh, lambda idx: x[idx])
+  return jax.tree.map(leaf, batch, batch_shardings(batch, mesh))
+
+
+def to_host(x) -> np.ndarray:
+  """``np.asarray(x)`` of a possibly multi-process array: the whole value on every process.
+
+  An array with shards on other processes' devices is gathered
+  (``multihost_utils.process_allgather``, a collective every process must call).
+  """
+  if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
+
+
+def is_primary() -> bool:
+  """Whether this is the process that writes files (process 0; always true with one)."""
+  return jax.process_index() == 0
+
+
+def sync_processes(name: str) -> None:
+  """A barrier across processes (no-op with one): nobody passes until all reach it."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
 
 
 def data_parallel_size(mesh: Mesh) -> int:

@@ -8,9 +8,12 @@ from rljax.train import (
   MeshConfig,
   ModelSpec,
   OptimConfig,
+  batch_shardings,
   make_mesh,
   make_optimizer,
   partition_spec,
+  shard_batch,
+  to_host,
 )
 from rljax.train._loops import place_state
 from rljax.train._policy import TrainState, build_model, split
@@ -67,3 +70,18 @@ def test_rules_table():
   # A dimension that does not divide stays replicated.
   assert partition_spec("mlp/up/kernel", (63, 33), mesh) == PartitionSpec(None, None)
   np.testing.assert_equal(mesh.devices.shape, (2, 2, 2))
+
+
+def test_shard_batch_places_rows_like_device_put_and_to_host_reads_them_back():
+  mesh = make_mesh(MeshConfig(data=2, fsdp=2, tensor=2))
+  batch = {"tokens": np.arange(8 * 3, dtype=np.int32).reshape(8, 3),
+           "advantages": np.linspace(-1, 1, 8, dtype=np.float32), "scale": np.float32(2.0)}
+  got = shard_batch(batch, mesh)
+  want = jax.device_put(batch, batch_shardings(batch, mesh))
+  for k in batch:
+    assert got[k].sharding == want[k].sharding, k
+    np.testing.assert_array_equal(to_host(got[k]), batch[k])
+  # Rows over ("data", "fsdp"): each of the 4 row shards holds 2 rows, on 2 devices (tensor).
+  assert {s.data.shape for s in got["tokens"].addressable_shards} == {(2, 3)}
+  assert got["scale"].sharding.is_fully_replicated
+  assert isinstance(to_host(got["tokens"]), np.ndarray)
