@@ -115,7 +115,11 @@ def _run(cmd: str, job) -> int:
     except ValueError as e:
       print(f"rljax {cmd}: invalid config: {e}", file=sys.stderr)
       return 2
-    _report(runners[cmd](job), cmd.upper())
+    result = runners[cmd](job)
+    import jax
+
+    if jax.process_index() == 0:  # many hosts: one report, from the process that writes files
+      _report(result, cmd.upper())
   elif cmd == "eval":
     print(json.dumps(_loops.run_eval(job), indent=1))
   else:
