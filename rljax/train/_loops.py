@@ -229,6 +229,22 @@ def evaluate_policy(env: Env, params, graphdef, rest, *, seed: int) -> dict[str,
       rng=jax.random.key(seed))
 
 
+def _eval_context(env: Env, key: str) -> dict[str, Any]:
+  """What a held-out result depends on besides the seed: the evaluation settings and the
+  steps of every phase trained before it (``"before"``: the warm start only)."""
+  job = env.job
+  steps = {}
+  if isinstance(getattr(job, "sft", None), SFTConfig) and (key == "after" or
+                                                          not isinstance(job, SFTJob)):
+    steps["sft"] = job.sft.steps
+  if key == "after":
+    for name in ("grpo", "ppo", "dpo"):
+      if hasattr(job, name):
+        steps[name] = getattr(job, name).steps
+  return {"steps": steps, "eval": _jsonable(dataclasses.asdict(job.eval)),
+          "num_eval": job.task.num_eval, "eval_seed": job.task.eval_seed}
+
+
 def _record_eval(env: Env, key: str, res: dict[str, float]) -> None:
   if not is_primary():
     return
@@ -238,15 +254,20 @@ def _record_eval(env: Env, key: str, res: dict[str, float]) -> None:
     with open(path) as f:
       data = json.load(f)
   data[key] = res
+  data[f"{key}_context"] = _eval_context(env, key)
   with open(path, "w") as f:
     json.dump(data, f, indent=1)
 
 
 def _load_eval(env: Env, key: str) -> dict[str, float] | None:
+  """A result recorded by an earlier run of this folder (``--resume``), if it was measured
+  after the same training steps with the same evaluation settings; else None."""
   path = os.path.join(env.job.run_dir, "eval.json")
   if env.job.resume and os.path.exists(path):
     with open(path) as f:
-      return json.load(f).get(key)
+      data = json.load(f)
+    if data.get(f"{key}_context") == _eval_context(env, key):
+      return data.get(key)
   return None
 
 

@@ -1,12 +1,17 @@
 """Resume: a run SIGKILLed between checkpoints and resumed ends bitwise equal to an
-uninterrupted run (SFT warm start + GRPO, tiny model, subprocesses)."""
+uninterrupted run (SFT warm start + GRPO, tiny model, subprocesses); a resumed run reuses a
+held-out result only when it still holds."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 import textwrap
+import types
 
 import numpy as np
+
+from rljax.train import EvalConfig, GRPOConfig, GRPOJob, SFTConfig, _loops
 
 CHILD = textwrap.dedent('''
   import os, signal, sys
@@ -73,3 +78,25 @@ def test_sigkill_between_checkpoints_then_resume_is_bitwise_identical(tmp_path):
   steps = [line for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
            if '"phase": "grpo"' in line]
   assert len(steps) == 3 + 3  # steps 1-3 before the kill, 3-5 after resuming from step 2
+
+
+def test_resume_reuses_a_held_out_result_only_for_the_same_steps_and_eval_settings(tmp_path):
+  job = GRPOJob(run_dir=str(tmp_path), resume=True, sft=SFTConfig(steps=10),
+                grpo=GRPOConfig(steps=5))
+  env = types.SimpleNamespace(job=job)
+  _loops._record_eval(env, "before", {"accuracy": 0.25})
+  _loops._record_eval(env, "after", {"accuracy": 0.5})
+  assert _loops._load_eval(env, "before") == {"accuracy": 0.25}
+  assert _loops._load_eval(env, "after") == {"accuracy": 0.5}
+  # Resumed with more GRPO steps: the warm start's result holds, the final one is stale.
+  env.job = dataclasses.replace(job, grpo=GRPOConfig(steps=8))
+  assert _loops._load_eval(env, "before") == {"accuracy": 0.25}
+  assert _loops._load_eval(env, "after") is None
+  # Other evaluation settings or a longer warm start: both are measured again.
+  env.job = dataclasses.replace(job, eval=EvalConfig(num_samples=4, temperature=1.0, ks=(1, 4)))
+  assert _loops._load_eval(env, "before") is None and _loops._load_eval(env, "after") is None
+  env.job = dataclasses.replace(job, sft=SFTConfig(steps=20))
+  assert _loops._load_eval(env, "before") is None
+  # Without --resume nothing is reused.
+  env.job = dataclasses.replace(job, resume=False)
+  assert _loops._load_eval(env, "after") is None
