@@ -74,12 +74,18 @@ def sample_completions(
   max_prompt_len: int = 64,
   max_new_tokens: int = 48,
   rng=None,
+  mesh=None,
+  batch_axis="data",
 ) -> list[list[str]]:
   """``num_samples`` completions (text) of each example, generated in fixed-shape batches.
 
   Prompts are left-padded to ``max_prompt_len``; every call has ``batch_size`` prompts (the
   last batch is padded by repeating its last prompt, and those rows are discarded), so one
   program is compiled. ``temperature=0`` is greedy decoding.
+
+  ``mesh`` / ``batch_axis``: shard each call's rows over that axis (or tuple of axes) of the
+  mesh, as :func:`rljax.rollout.generate` does (``batch_size`` must divide by its size); without
+  a mesh every device the model's parameters are on computes every row.
 
   Returns:
     ``[len(examples)][num_samples]`` completion strings.
@@ -104,6 +110,7 @@ def sample_completions(
       model, prompt, mask, max_new_tokens=max_new_tokens,
       rng=jax.random.fold_in(rng, start), temperature=temperature, top_p=top_p,
       eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, num_samples=num_samples,
+      mesh=mesh, batch_axis=batch_axis,
     )
     tokens, valid = to_host(res.tokens), to_host(res.mask)  # whole arrays, also on many hosts
     texts = _data.decode_completions(tokenizer, tokens, valid)
@@ -126,11 +133,14 @@ def evaluate(
   max_prompt_len: int = 64,
   max_new_tokens: int = 48,
   rng=None,
+  mesh=None,
+  batch_axis="data",
 ) -> dict[str, float]:
   """Held-out accuracy and pass@k of a policy on a task's examples.
 
   With c_i of n samples of problem i correct (``task.is_correct``, never the shaped reward),
   ``pass@k = mean_i pass_at_k(n, c_i, k)``; ``accuracy`` = mean_i c_i / n (= pass@1).
+  ``mesh`` / ``batch_axis`` shard the sampling's rows (see :func:`sample_completions`).
 
   Returns:
     ``{"accuracy", "pass@k" for k in ks, "reward_mean", "format_ok", "num_problems"}``.
@@ -138,7 +148,7 @@ def evaluate(
   comps = sample_completions(
     model, task, tokenizer, examples, num_samples=num_samples, temperature=temperature,
     top_p=top_p, batch_size=batch_size, max_prompt_len=max_prompt_len,
-    max_new_tokens=max_new_tokens, rng=rng,
+    max_new_tokens=max_new_tokens, rng=rng, mesh=mesh, batch_axis=batch_axis,
   )
   from rljax.tasks import extract_answer
 

@@ -41,7 +41,9 @@ from rljax.train._logging import MetricsLogger, plot_curves
 from rljax.train._optim import make_optimizer
 from rljax.train._policy import TrainState, build_model, merge, split
 from rljax.train._sharding import (
+  BATCH_AXES,
   batch_shardings,
+  data_parallel_size,
   is_primary,
   make_mesh,
   replicated,
@@ -226,7 +228,7 @@ def evaluate_policy(env: Env, params, graphdef, rest, *, seed: int) -> dict[str,
       model, env.task, env.tok, env.held_out, num_samples=job.eval.num_samples,
       temperature=job.eval.temperature, ks=job.eval.ks, batch_size=job.eval.batch_size,
       max_prompt_len=job.task.max_prompt_len, max_new_tokens=job.task.max_answer_len,
-      rng=jax.random.key(seed))
+      rng=jax.random.key(seed), mesh=rows_mesh(env, job.eval.batch_size), batch_axis=BATCH_AXES)
 
 
 def _eval_context(env: Env, key: str) -> dict[str, Any]:
@@ -427,14 +429,24 @@ def _restore_params(env: Env, phase: str, params, optim: OptimConfig):
 # GRPO / DAPO
 
 
+def rows_mesh(env: Env, prompts: int):
+  """The mesh to shard a rollout of ``prompts`` prompts over, or None to replicate it.
+
+  With a data-parallel size dp > 1 dividing ``prompts``, each batch shard's devices sample
+  their own rows; otherwise (dp = 1, or rows that do not split) every device samples every row.
+  """
+  dp = data_parallel_size(env.mesh)
+  return env.mesh if dp > 1 and prompts % dp == 0 else None
+
+
 def _rollout(model, prompt, prompt_mask, *, max_new_tokens, rng, temperature, top_k, top_p,
-             eos_id, pad_id, num_samples):
+             eos_id, pad_id, num_samples, mesh=None):
   from rljax import rollout
 
-  res = rollout.generate(model, jnp.asarray(prompt), jnp.asarray(prompt_mask),
+  res = rollout.generate(model, np.asarray(prompt), np.asarray(prompt_mask),
                          max_new_tokens=max_new_tokens, rng=rng, temperature=temperature,
                          top_k=top_k, top_p=top_p, eos_id=eos_id, pad_id=pad_id,
-                         num_samples=num_samples)
+                         num_samples=num_samples, mesh=mesh, batch_axis=BATCH_AXES)
   return tuple(to_host(a)[:, :max_new_tokens] for a in (res.tokens, res.logprobs, res.mask))
 
 
@@ -462,7 +474,8 @@ def grpo_rollout(env: Env, model, s: int, round_: int, key) -> RolloutBatch:
   tokens, logp, mask = _rollout(
       model, prompt, pmask, max_new_tokens=cfg.max_new_tokens,
       rng=jax.random.fold_in(key, round_), temperature=cfg.temperature, top_k=cfg.top_k,
-      top_p=cfg.top_p, eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=cfg.group_size)
+      top_p=cfg.top_p, eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=cfg.group_size,
+      mesh=rows_mesh(env, len(ex)))
   texts = _data.decode_completions(env.tok, tokens, mask)
   ex_rows = [e for e in ex for _ in range(cfg.group_size)]
   rewards = env.task.rewards(ex_rows, texts).astype(np.float32)
@@ -653,7 +666,8 @@ def ppo_phase(env: Env, graphdef, params, rest):
     model = merge(graphdef, state.params["policy"], rest)
     tokens, _, mask = _rollout(model, prompt, pmask, max_new_tokens=n, rng=key,
                                   temperature=cfg.temperature, top_k=None, top_p=None,
-                                  eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=1)
+                                  eos_id=env.tok.eos_id, pad_id=env.tok.pad_id, num_samples=1,
+                                  mesh=rows_mesh(env, r))
     t_roll = time.perf_counter() - t0
     mask = mask.astype(np.int32)
     texts = _data.decode_completions(env.tok, tokens, mask)
@@ -720,7 +734,8 @@ def build_preference_pairs(env: Env, model, *, num_pairs: int, samples_per_promp
   comps = rl_eval.sample_completions(
       model, env.task, env.tok, ex, num_samples=samples_per_prompt, temperature=temperature,
       batch_size=min(64, num_pairs), max_prompt_len=job.task.max_prompt_len,
-      max_new_tokens=job.task.max_answer_len, rng=jax.random.key(seed))
+      max_new_tokens=job.task.max_answer_len, rng=jax.random.key(seed),
+      mesh=rows_mesh(env, min(64, num_pairs)), batch_axis=BATCH_AXES)
   keep_ex, rejected = [], []
   for e, cs in zip(ex, comps):
     wrong = [c for c in cs if not env.task.is_correct(e, c)]

@@ -85,3 +85,15 @@ def test_shard_batch_places_rows_like_device_put_and_to_host_reads_them_back():
   assert {s.data.shape for s in got["tokens"].addressable_shards} == {(2, 3)}
   assert got["scale"].sharding.is_fully_replicated
   assert isinstance(to_host(got["tokens"]), np.ndarray)
+
+
+def test_trainer_rollouts_shard_their_rows_only_where_they_split():
+  import types
+
+  from rljax.train._loops import rows_mesh
+
+  env = types.SimpleNamespace(mesh=make_mesh(MeshConfig(data=4, fsdp=2)))  # dp = 8
+  assert rows_mesh(env, 16) is env.mesh and rows_mesh(env, 64) is env.mesh
+  assert rows_mesh(env, 12) is None  # 12 prompts do not split 8 ways: every device samples all
+  tensor_only = types.SimpleNamespace(mesh=make_mesh(MeshConfig(data=1, tensor=8)))
+  assert rows_mesh(tensor_only, 16) is None  # dp = 1: the rows stay whole
