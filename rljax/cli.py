@@ -1,9 +1,11 @@
-"""The ``rljax`` command: ``rljax {sft,grpo,ppo,dpo,eval,export} [--preset NAME] [--field value]``.
+"""The ``rljax`` command: ``rljax {sft,grpo,ppo,dpo,eval,export} [--preset NAME] [--distributed]
+[--field value]``.
 
 Every subcommand is configured by the frozen dataclasses of ``rljax.train`` through tyro
 (``rljax grpo --help`` lists every field with its default and doc). ``--preset NAME`` picks the
 defaults (``cpu-tiny`` unless given; see ``rljax.presets``). ``rljax grpo`` with no argument
 is the README's main job: SFT warm start, held-out accuracy, GRPO, held-out accuracy.
+``--distributed`` calls ``jax.distributed.initialize()`` before anything else (many hosts).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: rljax {{sft,grpo,ppo,dpo,eval,export}} [--preset NAME] [--help] [--field value]
+USAGE = """usage: rljax {{sft,grpo,ppo,dpo,eval,export}} [--preset NAME] [--distributed] [--help]
+             [--field value]
 
   sft     supervised fine-tuning on a task's worked solutions
   grpo    SFT warm start + GRPO / DAPO (the main job; no arguments = the cpu-tiny demo)
@@ -22,6 +25,9 @@ USAGE = """usage: rljax {{sft,grpo,ppo,dpo,eval,export}} [--preset NAME] [--help
   export  write a run's policy as a Hugging Face checkpoint folder
 
 presets: {presets}
+
+--distributed: call jax.distributed.initialize() first (many hosts: start the same command on
+every host, e.g. under srun on SLURM or on every worker of a TPU pod; the cluster is detected)
 """
 
 
@@ -40,6 +46,10 @@ def _pop_preset(args: list[str]) -> tuple[str, list[str]]:
       out.append(a)
     i += 1
   return name, out
+
+
+def _pop_flag(args: list[str], flag: str) -> tuple[bool, list[str]]:
+  return flag in args, [a for a in args if a != flag]
 
 
 def _format_eval(res: dict) -> str:
@@ -83,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"rljax: unknown command {cmd!r}\n\n{usage}", file=sys.stderr)
     return 2
   name, rest = _pop_preset(rest)
+  distributed, rest = _pop_flag(rest, "--distributed")
+  if distributed and "-h" not in rest and "--help" not in rest:
+    import jax
+
+    # Multi-controller JAX: every process runs this same command. The cluster (TPU pod,
+    # SLURM, Open MPI, Kubernetes) gives the coordinator, the process count and this rank.
+    jax.distributed.initialize()
   prog = f"rljax {cmd}"
   if cmd in ("eval", "export"):
     cls = EvalJob if cmd == "eval" else ExportJob

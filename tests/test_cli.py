@@ -1,4 +1,11 @@
-"""The `rljax` command: help, presets, and start-up validation that writes nothing."""
+"""The `rljax` command: help, presets, start-up validation that writes nothing, and
+`--distributed` over two processes."""
+
+import os
+import random
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -59,3 +66,42 @@ def test_invalid_config_fails_before_writing(tmp_path, capsys, args, field):
 def test_unknown_command(capsys):
   assert cli.main(["train"]) == 2
   assert "unknown command" in capsys.readouterr().err
+
+
+def _free_slurm_job_id() -> int:
+  """A SLURM_JOB_ID whose coordinator port (JAX: 61440 + id % 4096) is free here."""
+  for _ in range(100):
+    job_id = random.randrange(4096)
+    with socket.socket() as s:
+      try:
+        s.bind(("127.0.0.1", 61440 + job_id))
+      except OSError:
+        continue
+    return job_id
+  raise RuntimeError("no free port in 61440-65535")
+
+
+def test_distributed_flag_runs_one_job_over_two_processes_under_slurm(tmp_path):
+  """`srun -n 2 rljax grpo --distributed ...`, emulated by SLURM's environment variables:
+  the two CPU processes join one run (FSDP over both), and only rank 0 writes and reports."""
+  run_dir = tmp_path / "run"
+  args = ["grpo", "--distributed", "--run-dir", str(run_dir), "--model.d-model", "16",
+          "--model.num-layers", "1", "--model.num-heads", "2", "--model.num-kv-heads", "2",
+          "--model.mlp-dim", "32", "--sft.steps", "2", "--sft.batch-size", "4", "--grpo.steps",
+          "2", "--grpo.prompts-per-step", "2", "--grpo.group-size", "2",
+          "--grpo.max-new-tokens", "12", "--task.num-eval", "4", "--eval.batch-size", "4",
+          "--log.no-progress", "--mesh.data", "1", "--mesh.fsdp", "-1"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+             SLURM_JOB_ID=str(_free_slurm_job_id()), SLURM_STEP_NODELIST="localhost",
+             SLURM_NTASKS="2")
+  procs = [subprocess.Popen([sys.executable, "-m", "rljax.cli", *args],
+                            env=dict(env, SLURM_PROCID=str(i), SLURM_LOCALID=str(i)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(2)]
+  outs = [p.communicate(timeout=600)[0].decode() for p in procs]
+  for p, out in zip(procs, outs):
+    assert p.returncode == 0, out[-3000:]
+  assert "GRPO held-out" in outs[0] and "GRPO held-out" not in outs[1]
+  phases = [line.split('"phase": "')[1].split('"')[0]
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+  assert phases == ["sft", "sft", "grpo", "grpo"]  # every step once, from rank 0
+  assert (run_dir / "config.json").exists() and (run_dir / "eval.json").exists()
