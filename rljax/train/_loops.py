@@ -6,8 +6,12 @@ donated state). A run folder holds::
   checkpoints/<phase>/<step>/   Orbax checkpoints (state + JSON meta)
   metrics.jsonl                 one record per logged step (phase, step, metrics)
   tb/                           TensorBoard event files
-  eval.json                     held-out accuracy before / after each phase
+  eval.json                     held-out accuracy before / after training, and what each was
+                                measured after (reused by --resume only when that still holds)
   curves.png                    reward / accuracy / entropy / length curves
+
+With many processes (``jax.distributed``) every process runs these loops on the same host data;
+process 0 alone writes the files above, except the checkpoints, which Orbax writes together.
 """
 
 from __future__ import annotations
