@@ -133,9 +133,9 @@ def _run(cmd: str, job) -> int:
       print(f"rljax {cmd}: invalid config: {e}", file=sys.stderr)
       return 2
     result = runners[cmd](job)
-    import jax
+    from rljax.train._sharding import is_primary
 
-    if jax.process_index() == 0:  # many hosts: one report, from the process that writes files
+    if is_primary():  # many hosts: one report, from the process that writes files
       _report(result, cmd.upper())
   elif cmd == "eval":
     print(json.dumps(_loops.run_eval(job), indent=1))

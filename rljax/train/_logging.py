@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rljax.train._config import LogConfig
+from rljax.train._sharding import is_primary
 
 # Keys shown on the progress bar when present.
 _BAR_KEYS = ("loss", "reward_mean", "accuracy", "entropy", "response_length", "kl")
@@ -48,13 +49,9 @@ class MetricsLogger:
   def __init__(self, run_dir: str, cfg: LogConfig, *, total: int, phase: str, initial: int = 0,
                enabled: bool | None = None):
     self.run_dir, self.cfg, self.phase = run_dir, cfg, phase
-    if enabled is None:
-      import jax
-
-      enabled = jax.process_index() == 0
-    self.enabled = enabled
+    self.enabled = is_primary() if enabled is None else enabled
     self._jsonl = self._tb = self._bar = None
-    if not enabled:
+    if not self.enabled:
       return
     os.makedirs(run_dir, exist_ok=True)
     self._jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a")

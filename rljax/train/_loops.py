@@ -240,8 +240,7 @@ def _eval_context(env: Env, key: str) -> dict[str, Any]:
   steps of every phase trained before it (``"before"``: the warm start only)."""
   job = env.job
   steps = {}
-  if isinstance(getattr(job, "sft", None), SFTConfig) and (key == "after" or
-                                                          not isinstance(job, SFTJob)):
+  if key == "after" or not isinstance(job, SFTJob):  # an SFT job's "before" is untrained
     steps["sft"] = job.sft.steps
   if key == "after":
     for name in ("grpo", "ppo", "dpo"):
